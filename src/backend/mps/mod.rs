@@ -1,0 +1,670 @@
+//! Matrix product state backend.
+//!
+//! The state of `n` qubits is a chain of site tensors `A[i]` of shape `(chi_l, 2, chi_r)`,
+//! with `chi_l = 1` at site 0 and `chi_r = 1` at site `n - 1`; site `i` holds qubit `i`.
+//!
+//! **Canonical form.** The state tracks an orthogonality centre `c`. Invariant, kept by every
+//! operation: every site left of `c` is left-orthonormal (`sum_s A[s]^H A[s] = I`), every site
+//! right of `c` is right-orthonormal (`sum_s A[s] A[s]^H = I`). So the norm of the state is the
+//! Frobenius norm of `A[c]`, and a truncated SVD of two sites next to the centre is the best
+//! approximation of the whole state in the 2-norm.
+//!
+//! **Gates.** One-qubit gates act on a site in place and do not touch the form. A `k`-qubit
+//! gate (k = 2, 3) on adjacent sites moves the centre into the window, contracts and splits:
+//!
+//! ```text
+//!      |    |               |  |             |      |
+//!     [  G   ]              [ G ]            U --S-- V^H
+//!      |    |      ->       |  |      ->     |      |
+//!  --A[i]--A[i+1]--     --[ theta ]--     --A'[i]--A'[i+1]--
+//! ```
+//!
+//! `theta` is reshaped to a `(2 chi_l) x (2 chi_r)` matrix, factored by a checked SVD (see
+//! `linalg`), truncated by the state's [`Truncation`], renormalized, and the discarded
+//! weight recorded. Non-adjacent gates are routed: the gate's qubits are swapped next to each
+//! other (each swap itself a two-site update), the gate applied, and the swaps undone, so qubit
+//! `i` is always back on site `i` after every gate.
+//!
+//! Storage: a site's entries are column-major with index `l + chi_l * (s + 2 * r)`, so the same
+//! buffer reads as the `(2 chi_l) x chi_r` matrix `(l, s) x r` and as the `chi_l x (2 chi_r)`
+//! matrix `l x (s, r)` without copies.
+
+mod readout;
+mod truncation;
+
+pub use truncation::{EXACT_CUTOFF, Truncation, TruncationReport};
+
+use faer::{Mat, MatRef};
+use num_complex::Complex64 as C64;
+
+use super::{Parallelism, check_gate_qubits};
+use crate::circuit::GateMatrix;
+use crate::error::{Error, Result};
+use crate::linalg;
+use truncation::TruncationLog;
+
+const ZERO: C64 = C64::new(0.0, 0.0);
+
+/// Settings of an [`MpsState`]: truncation, threads and the norm check.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MpsConfig {
+    truncation: Truncation,
+    parallelism: Parallelism,
+    norm_tolerance: f64,
+}
+
+impl Default for MpsConfig {
+    /// [`Truncation::default`], one thread, norm tolerance `1e-8`.
+    fn default() -> Self {
+        MpsConfig {
+            truncation: Truncation::default(),
+            parallelism: Parallelism::Sequential,
+            norm_tolerance: 1e-8,
+        }
+    }
+}
+
+impl MpsConfig {
+    /// Sets the truncation.
+    pub fn with_truncation(mut self, truncation: Truncation) -> Self {
+        self.truncation = truncation;
+        self
+    }
+
+    /// Sets the threads the linear algebra may use.
+    pub fn with_parallelism(mut self, parallelism: Parallelism) -> Self {
+        self.parallelism = parallelism;
+        self
+    }
+
+    /// Sets the tolerance on `|norm - 1|` before each truncation (a unitary gate keeps the norm,
+    /// so a drift means round-off has gone wrong).
+    pub fn with_norm_tolerance(mut self, tolerance: f64) -> Self {
+        self.norm_tolerance = tolerance;
+        self
+    }
+
+    /// The truncation.
+    pub fn truncation(&self) -> Truncation {
+        self.truncation
+    }
+
+    /// The parallelism.
+    pub fn parallelism(&self) -> Parallelism {
+        self.parallelism
+    }
+
+    /// The norm tolerance.
+    pub fn norm_tolerance(&self) -> f64 {
+        self.norm_tolerance
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.truncation.validate()?;
+        if !(self.norm_tolerance.is_finite() && self.norm_tolerance > 0.0) {
+            return Err(Error::InvalidSetting {
+                name: "norm_tolerance",
+                value: self.norm_tolerance.to_string(),
+                reason: "must be finite and positive",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One site tensor, entries at `l + chi_l * (s + 2 * r)`.
+#[derive(Clone, Debug)]
+pub(crate) struct Site {
+    pub chi_l: usize,
+    pub chi_r: usize,
+    pub data: Vec<C64>,
+}
+
+impl Site {
+    /// `(l, s) x r` view.
+    pub fn as_ls_r(&self) -> MatRef<'_, C64> {
+        MatRef::from_column_major_slice(&self.data, 2 * self.chi_l, self.chi_r)
+    }
+
+    /// `l x (s, r)` view.
+    pub fn as_l_sr(&self) -> MatRef<'_, C64> {
+        MatRef::from_column_major_slice(&self.data, self.chi_l, 2 * self.chi_r)
+    }
+
+    fn from_mat(m: MatRef<'_, C64>, chi_l: usize, chi_r: usize) -> Site {
+        debug_assert_eq!(m.nrows() * m.ncols(), 2 * chi_l * chi_r);
+        let mut data = Vec::with_capacity(2 * chi_l * chi_r);
+        for j in 0..m.ncols() {
+            for i in 0..m.nrows() {
+                data.push(m[(i, j)]);
+            }
+        }
+        Site { chi_l, chi_r, data }
+    }
+}
+
+/// Which end of a window the orthogonality centre is left on after a split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CentreEnd {
+    Left,
+    Right,
+}
+
+/// A matrix product state of `n` qubits with explicit truncation.
+///
+/// ```
+/// use qfl::{Circuit, MpsConfig, MpsState, StateBackend, Truncation};
+/// # fn main() -> qfl::Result<()> {
+/// let n = 100;
+/// let mut ghz = Circuit::new(n)?;
+/// ghz.h(0)?;
+/// for q in 0..n - 1 {
+///     ghz.cx(q, q + 1)?;
+/// }
+/// let config = MpsConfig::default().with_truncation(Truncation::default().with_max_bond(16));
+/// let mut psi = MpsState::new(n, config)?;
+/// psi.run(&ghz, &[], &[])?;
+/// assert_eq!(psi.bond_dimensions().iter().max(), Some(&2));
+/// let zz = psi.expectation_pauli(&"Z0 Z99".parse()?)?;
+/// assert!((zz - 1.0).abs() < 1e-12);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct MpsState {
+    n_qubits: usize,
+    sites: Vec<Site>,
+    centre: usize,
+    config: MpsConfig,
+    log: TruncationLog,
+}
+
+impl MpsState {
+    /// `|0...0>` on `n_qubits` qubits (all bonds of dimension 1, centre at site 0).
+    ///
+    /// # Errors
+    /// [`Error::NoQubits`], [`Error::InvalidSetting`] for bad settings.
+    pub fn new(n_qubits: usize, config: MpsConfig) -> Result<Self> {
+        if n_qubits == 0 {
+            return Err(Error::NoQubits);
+        }
+        config.validate()?;
+        let site = Site {
+            chi_l: 1,
+            chi_r: 1,
+            data: vec![C64::new(1.0, 0.0), ZERO],
+        };
+        Ok(MpsState {
+            n_qubits,
+            sites: vec![site; n_qubits],
+            centre: 0,
+            config,
+            log: TruncationLog::new(n_qubits),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MpsConfig {
+        &self.config
+    }
+
+    /// The orthogonality centre (see the module docs for the invariant).
+    pub fn centre(&self) -> usize {
+        self.centre
+    }
+
+    /// What truncation has discarded so far.
+    pub fn truncation_report(&self) -> TruncationReport {
+        self.log.report()
+    }
+
+    /// Largest bond dimension now.
+    pub fn max_bond_dimension(&self) -> usize {
+        self.sites.iter().map(|s| s.chi_r).max().unwrap_or(1)
+    }
+
+    /// Moves the orthogonality centre to `site` by QR sweeps; the state is unchanged.
+    ///
+    /// # Errors
+    /// [`Error::QubitOutOfRange`] if `site >= n_qubits`.
+    pub fn move_centre(&mut self, site: usize) -> Result<()> {
+        if site >= self.n_qubits {
+            return Err(Error::QubitOutOfRange {
+                qubit: site,
+                n_qubits: self.n_qubits,
+            });
+        }
+        while self.centre < site {
+            self.shift_centre_right();
+        }
+        while self.centre > site {
+            self.shift_centre_left();
+        }
+        Ok(())
+    }
+
+    /// Largest deviation from the canonical-form invariant (orthonormality of every site
+    /// except the centre). Costs a sweep; meant for tests and debugging.
+    pub fn canonical_deviation(&self) -> f64 {
+        let p = self.config.parallelism;
+        let mut worst = 0.0f64;
+        for (i, site) in self.sites.iter().enumerate() {
+            if i == self.centre {
+                continue;
+            }
+            let (g, k) = if i < self.centre {
+                let a = site.as_ls_r();
+                let mut g = Mat::<C64>::zeros(site.chi_r, site.chi_r);
+                linalg::mul(g.as_mut(), a.adjoint(), a, p);
+                (g, site.chi_r)
+            } else {
+                let a = site.as_l_sr();
+                let mut g = Mat::<C64>::zeros(site.chi_l, site.chi_l);
+                linalg::mul(g.as_mut(), a, a.adjoint(), p);
+                (g, site.chi_l)
+            };
+            worst = worst.max((&g - Mat::<C64>::identity(k, k)).norm_max());
+        }
+        worst
+    }
+
+    /// QR step: centre `c` -> `c + 1`.
+    fn shift_centre_right(&mut self) {
+        let c = self.centre;
+        let p = self.config.parallelism;
+        let (q, r) = linalg::thin_qr(self.sites[c].as_ls_r(), p);
+        let chi_l = self.sites[c].chi_l;
+        let k = q.ncols();
+        self.sites[c] = Site::from_mat(q.as_ref(), chi_l, k);
+        let next = &self.sites[c + 1];
+        let mut m = Mat::<C64>::zeros(k, 2 * next.chi_r);
+        linalg::mul(m.as_mut(), r.as_ref(), next.as_l_sr(), p);
+        let chi_r = next.chi_r;
+        self.sites[c + 1] = Site::from_mat(m.as_ref(), k, chi_r);
+        self.centre = c + 1;
+    }
+
+    /// LQ step: centre `c` -> `c - 1`.
+    fn shift_centre_left(&mut self) {
+        let c = self.centre;
+        let p = self.config.parallelism;
+        // A = L Q with A^H = Q' R', L = R'^H, Q = Q'^H.
+        let ah = self.sites[c].as_l_sr().adjoint().to_owned();
+        let (q, r) = linalg::thin_qr(ah.as_ref(), p);
+        let k = q.ncols();
+        let chi_r = self.sites[c].chi_r;
+        self.sites[c] = Site::from_mat(q.adjoint().to_owned().as_ref(), k, chi_r);
+        let prev = &self.sites[c - 1];
+        let mut m = Mat::<C64>::zeros(2 * prev.chi_l, k);
+        linalg::mul(m.as_mut(), prev.as_ls_r(), r.adjoint(), p);
+        let chi_l = prev.chi_l;
+        self.sites[c - 1] = Site::from_mat(m.as_ref(), chi_l, k);
+        self.centre = c - 1;
+    }
+
+    /// One-qubit gate in place: `A[l, s, r] <- sum_t G[s, t] A[l, t, r]`.
+    fn apply_one(&mut self, m: &GateMatrix, q: usize) {
+        let site = &mut self.sites[q];
+        let chi_l = site.chi_l;
+        let (g00, g01, g10, g11) = (m.get(0, 0), m.get(0, 1), m.get(1, 0), m.get(1, 1));
+        for r in 0..site.chi_r {
+            let base = 2 * chi_l * r;
+            let (lo, hi) = site.data[base..base + 2 * chi_l].split_at_mut(chi_l);
+            for (a0, a1) in lo.iter_mut().zip(hi.iter_mut()) {
+                let (x0, x1) = (*a0, *a1);
+                *a0 = g00 * x0 + g01 * x1;
+                *a1 = g10 * x0 + g11 * x1;
+            }
+        }
+    }
+
+    /// Applies a `k`-site gate given in window memory order (`p = sum_j s_j 2^j` over window
+    /// offsets `j`) to sites `start .. start + k`.
+    fn apply_window(&mut self, gm: &[C64], start: usize, k: usize) -> Result<()> {
+        let end = start + k - 1;
+        let p = self.config.parallelism;
+        let centre_end = if self.centre > end {
+            CentreEnd::Left
+        } else {
+            CentreEnd::Right
+        };
+        if self.centre < start {
+            self.move_centre(start)?;
+        } else if self.centre > end {
+            self.move_centre(end)?;
+        }
+        // Contract the window into theta, entries at l + chi_l * (p + D * r).
+        let chi_l = self.sites[start].chi_l;
+        let mut data = self.sites[start].data.clone();
+        let mut rows = 2 * chi_l;
+        for j in 1..k {
+            let site = &self.sites[start + j];
+            let theta = MatRef::from_column_major_slice(&data, rows, site.chi_l);
+            let mut next = Mat::<C64>::zeros(rows, 2 * site.chi_r);
+            linalg::mul(next.as_mut(), theta, site.as_l_sr(), p);
+            data = col_major(next);
+            rows *= 2;
+        }
+        let chi_r = self.sites[end].chi_r;
+        let dim = 1usize << k;
+        let data = apply_gate_to_theta(data, gm, chi_l, dim, chi_r);
+        // Split into k sites.
+        let new_sites = self.split(data, chi_l, k, chi_r, start, centre_end)?;
+        for (j, site) in new_sites.into_iter().enumerate() {
+            self.sites[start + j] = site;
+        }
+        self.centre = match centre_end {
+            CentreEnd::Left => start,
+            CentreEnd::Right => end,
+        };
+        Ok(())
+    }
+
+    /// Splits `theta` (entries at `l + chi_l * (p + 2^k * r)`) into `k` sites by successive
+    /// SVDs, leaving the centre at the chosen end. Returns the new sites without touching the
+    /// state, so a failing SVD leaves the state as it was.
+    fn split(
+        &mut self,
+        theta: Vec<C64>,
+        chi_l: usize,
+        k: usize,
+        chi_r: usize,
+        start: usize,
+        centre_end: CentreEnd,
+    ) -> Result<Vec<Site>> {
+        let p = self.config.parallelism;
+        let truncation = self.config.truncation;
+        let mut sites: Vec<Option<Site>> = vec![None; k];
+        let mut rest = theta;
+        let mut cuts = Vec::with_capacity(k - 1);
+        match centre_end {
+            CentreEnd::Right => {
+                // rest has entries at m + chi * (p + 2^(k-j) * r), read as (2 chi) x (2^(k-j-1) chi_r).
+                let mut chi = chi_l;
+                for j in 0..k - 1 {
+                    let cols = (1usize << (k - j - 1)) * chi_r;
+                    let a = MatRef::from_column_major_slice(&rest, 2 * chi, cols);
+                    let f = linalg::checked_svd(a, p)?;
+                    let (kept, eps, scale) = self.truncate(&f.s, truncation, start + j)?;
+                    sites[j] = Some(Site::from_mat(f.u.as_ref().get(.., ..kept), chi, kept));
+                    let mut next = Vec::with_capacity(kept * cols);
+                    for col in 0..cols {
+                        for t in 0..kept {
+                            next.push(f.v[(col, t)].conj() * (f.s[t] * scale));
+                        }
+                    }
+                    cuts.push((start + j, eps, kept));
+                    rest = next;
+                    chi = kept;
+                }
+                sites[k - 1] = Some(Site {
+                    chi_l: chi,
+                    chi_r,
+                    data: rest,
+                });
+            }
+            CentreEnd::Left => {
+                // rest has entries at l + chi_l * (p + 2^(j+1) * m), read as
+                // (chi_l 2^j) x (2 chi) for the site at offset j.
+                let mut chi = chi_r;
+                for j in (1..k).rev() {
+                    let rows = chi_l * (1usize << j);
+                    let a = MatRef::from_column_major_slice(&rest, rows, 2 * chi);
+                    let f = linalg::checked_svd(a, p)?;
+                    let (kept, eps, scale) = self.truncate(&f.s, truncation, start + j - 1)?;
+                    // Site j = V^H (kept x 2 chi), column-major.
+                    let mut vh = Vec::with_capacity(kept * 2 * chi);
+                    for col in 0..2 * chi {
+                        for t in 0..kept {
+                            vh.push(f.v[(col, t)].conj());
+                        }
+                    }
+                    sites[j] = Some(Site {
+                        chi_l: kept,
+                        chi_r: chi,
+                        data: vh,
+                    });
+                    let mut next = Vec::with_capacity(rows * kept);
+                    for t in 0..kept {
+                        let st = f.s[t] * scale;
+                        for row in 0..rows {
+                            next.push(f.u[(row, t)] * st);
+                        }
+                    }
+                    cuts.push((start + j - 1, eps, kept));
+                    rest = next;
+                    chi = kept;
+                }
+                sites[0] = Some(Site {
+                    chi_l,
+                    chi_r: chi,
+                    data: rest,
+                });
+            }
+        }
+        for (bond, eps, kept) in cuts {
+            self.log.record(bond, eps, kept);
+        }
+        Ok(sites
+            .into_iter()
+            .map(|s| s.expect("every site of the window is set"))
+            .collect())
+    }
+
+    /// Applies the truncation rule to singular values `s`, checking the norm first.
+    /// Returns (kept, discarded fraction, rescale factor for the kept values).
+    fn truncate(
+        &self,
+        s: &[f64],
+        truncation: Truncation,
+        bond: usize,
+    ) -> Result<(usize, f64, f64)> {
+        let total: f64 = s.iter().map(|x| x * x).sum();
+        let norm = total.sqrt();
+        if !norm.is_finite() {
+            return Err(Error::NonFinite {
+                context: format!("singular values at bond {bond}"),
+            });
+        }
+        if (norm - 1.0).abs() > self.config.norm_tolerance {
+            return Err(Error::NormDrift {
+                norm,
+                tolerance: self.config.norm_tolerance,
+                context: format!("two-site update at bond {bond}"),
+            });
+        }
+        let (kept, eps) = truncation.keep(s);
+        let kept_weight: f64 = s[..kept].iter().map(|x| x * x).sum();
+        Ok((kept, eps, 1.0 / kept_weight.sqrt()))
+    }
+
+    /// Swaps the qubits on sites `i` and `i + 1` (a two-site update with truncation).
+    fn swap_sites(&mut self, i: usize) -> Result<()> {
+        let mut gm = [ZERO; 16];
+        for (a, b) in [(0, 0), (1, 2), (2, 1), (3, 3)] {
+            gm[a * 4 + b] = C64::new(1.0, 0.0);
+        }
+        self.apply_window(&gm, i, 2)
+    }
+}
+
+/// Copies a faer matrix into a column-major vector.
+fn col_major(m: Mat<C64>) -> Vec<C64> {
+    let mut out = Vec::with_capacity(m.nrows() * m.ncols());
+    for j in 0..m.ncols() {
+        out.extend((0..m.nrows()).map(|i| m[(i, j)]));
+    }
+    out
+}
+
+/// `theta'[l, p', r] = sum_p gm[p' * D + p] theta[l, p, r]`, entries at `l + chi_l (p + D r)`.
+fn apply_gate_to_theta(
+    mut theta: Vec<C64>,
+    gm: &[C64],
+    chi_l: usize,
+    dim: usize,
+    chi_r: usize,
+) -> Vec<C64> {
+    let block = chi_l * dim;
+    let mut tmp = vec![ZERO; block];
+    for r in 0..chi_r {
+        let src = &mut theta[r * block..(r + 1) * block];
+        tmp.iter_mut().for_each(|z| *z = ZERO);
+        for pp in 0..dim {
+            let out = &mut tmp[pp * chi_l..(pp + 1) * chi_l];
+            for pq in 0..dim {
+                let g = gm[pp * dim + pq];
+                if g == ZERO {
+                    continue;
+                }
+                let col = &src[pq * chi_l..(pq + 1) * chi_l];
+                for (o, x) in out.iter_mut().zip(col) {
+                    *o += g * x;
+                }
+            }
+        }
+        src.copy_from_slice(&tmp);
+    }
+    theta
+}
+
+/// The gate matrix re-indexed to window memory order: `arg_at[j]` is the gate argument on
+/// window offset `j`; memory index `p = sum_j s_j 2^j`, gate index has argument `a` at bit
+/// `k - 1 - a`.
+fn window_matrix(m: &GateMatrix, arg_at: &[usize]) -> Vec<C64> {
+    let k = arg_at.len();
+    let dim = 1usize << k;
+    let gate_index = |p: usize| -> usize {
+        (0..k)
+            .filter(|&j| (p >> j) & 1 == 1)
+            .map(|j| 1usize << (k - 1 - arg_at[j]))
+            .sum()
+    };
+    let map: Vec<usize> = (0..dim).map(gate_index).collect();
+    let mut out = vec![ZERO; dim * dim];
+    for pp in 0..dim {
+        for pq in 0..dim {
+            out[pp * dim + pq] = m.get(map[pp], map[pq]);
+        }
+    }
+    out
+}
+
+impl MpsState {
+    /// Applies a gate matrix, routing non-adjacent qubits with swaps.
+    fn apply_routed(&mut self, m: &GateMatrix, qubits: &[usize]) -> Result<()> {
+        let k = qubits.len();
+        if k == 1 {
+            self.apply_one(m, qubits[0]);
+            return Ok(());
+        }
+        // Sort the gate's qubits by position; the middle one stays, the others are swapped
+        // towards it.
+        let mut order: Vec<usize> = (0..k).collect();
+        order.sort_by_key(|&a| qubits[a]);
+        let mid = k / 2;
+        let anchor = qubits[order[mid]];
+        if anchor < mid || anchor + (k - 1 - mid) >= self.n_qubits {
+            // Cannot happen for distinct in-range qubits; kept as a guard.
+            return Err(Error::QubitOutOfRange {
+                qubit: anchor,
+                n_qubits: self.n_qubits,
+            });
+        }
+        let start = anchor - mid;
+        let mut swaps = Vec::new();
+        for rank in (0..mid).rev() {
+            let target = start + rank;
+            let mut pos = qubits[order[rank]];
+            while pos < target {
+                swaps.push(pos);
+                pos += 1;
+            }
+        }
+        for rank in mid + 1..k {
+            let target = start + rank;
+            let mut pos = qubits[order[rank]];
+            while pos > target {
+                swaps.push(pos - 1);
+                pos -= 1;
+            }
+        }
+        for &b in &swaps {
+            self.swap_sites(b)?;
+        }
+        let gm = window_matrix(m, &order);
+        self.apply_window(&gm, start, k)?;
+        for &b in swaps.iter().rev() {
+            self.swap_sites(b)?;
+        }
+        Ok(())
+    }
+}
+
+impl super::StateBackend for MpsState {
+    fn n_qubits(&self) -> usize {
+        self.n_qubits
+    }
+
+    fn apply_matrix(&mut self, matrix: &GateMatrix, qubits: &[usize]) -> Result<()> {
+        check_gate_qubits(self.n_qubits, matrix, qubits)?;
+        self.apply_routed(matrix, qubits)
+    }
+
+    fn check_norm(&self, context: &str) -> Result<()> {
+        let norm = self.norm();
+        if !norm.is_finite() {
+            return Err(Error::NonFinite {
+                context: format!("MPS norm {context}"),
+            });
+        }
+        if (norm - 1.0).abs() > self.config.norm_tolerance {
+            return Err(Error::NormDrift {
+                norm,
+                tolerance: self.config.norm_tolerance,
+                context: context.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn amplitude(&self, bits: &crate::BitString) -> Result<C64> {
+        self.amplitude_impl(bits)
+    }
+
+    fn expectation_pauli(&self, pauli: &crate::PauliString) -> Result<f64> {
+        self.expectation_pauli_impl(pauli)
+    }
+
+    fn z_expectations(&self) -> Result<Vec<f64>> {
+        let rdms = self.single_qubit_rdms()?;
+        Ok(rdms.iter().map(|r| (r[0] - r[3]).re).collect())
+    }
+
+    fn marginal_probabilities(&self, qubits: &[usize]) -> Result<Vec<f64>> {
+        self.marginal_impl(qubits)
+    }
+
+    fn sample(&self, shots: usize, rng: &mut dyn rand::Rng) -> Result<Vec<crate::BitString>> {
+        self.sample_impl(shots, rng)
+    }
+
+    fn norm(&self) -> f64 {
+        let c = &self.sites[self.centre];
+        c.data.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt()
+    }
+
+    fn to_dense(&self) -> Result<Vec<C64>> {
+        self.to_dense_impl()
+    }
+
+    fn bond_dimensions(&self) -> Vec<usize> {
+        self.sites[..self.n_qubits - 1]
+            .iter()
+            .map(|s| s.chi_r)
+            .collect()
+    }
+
+    fn fidelity_estimate(&self) -> f64 {
+        self.log.report().fidelity_estimate
+    }
+}

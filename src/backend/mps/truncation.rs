@@ -1,0 +1,226 @@
+//! Truncation settings and the record of what truncation discarded.
+
+use crate::error::{Error, Result};
+
+/// Relative discarded weight below which [`Truncation::exact`] drops singular values: round-off,
+/// not physics (singular values below about `1e-12` of the norm).
+pub const EXACT_CUTOFF: f64 = 1e-24;
+
+/// How an MPS cut is truncated after a two-site SVD. Explicit per state, never global.
+///
+/// At each cut with singular values `s_1 >= s_2 >= ...`, the smallest ones are dropped while
+/// their summed squares stay at most `cutoff * sum_j s_j^2`; then, if more than `max_bond`
+/// remain, only the largest `max_bond` are kept. The kept values are rescaled so the state
+/// stays normalized, and the discarded fraction `eps` of the weight is recorded.
+///
+/// ```
+/// use qfl::Truncation;
+/// let t = Truncation::default().with_max_bond(64).with_cutoff(1e-12);
+/// assert_eq!(t.max_bond(), Some(64));
+/// assert!(t.validate().is_ok());
+/// assert!(Truncation::default().with_max_bond(0).validate().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Truncation {
+    max_bond: Option<usize>,
+    cutoff: f64,
+}
+
+impl Default for Truncation {
+    /// No bond limit and a relative cutoff of `1e-16` on the discarded weight (Qiskit Aer's
+    /// default threshold).
+    fn default() -> Self {
+        Truncation {
+            max_bond: None,
+            cutoff: 1e-16,
+        }
+    }
+}
+
+impl Truncation {
+    /// No bond limit; drops only round-off ([`EXACT_CUTOFF`]).
+    pub fn exact() -> Self {
+        Truncation {
+            max_bond: None,
+            cutoff: EXACT_CUTOFF,
+        }
+    }
+
+    /// Sets the largest bond dimension kept (at least 1).
+    pub fn with_max_bond(mut self, max_bond: usize) -> Self {
+        self.max_bond = Some(max_bond);
+        self
+    }
+
+    /// Removes the bond limit.
+    pub fn without_max_bond(mut self) -> Self {
+        self.max_bond = None;
+        self
+    }
+
+    /// Sets the relative cutoff on the discarded weight per cut (in `[0, 1)`).
+    pub fn with_cutoff(mut self, cutoff: f64) -> Self {
+        self.cutoff = cutoff;
+        self
+    }
+
+    /// The bond limit.
+    pub fn max_bond(&self) -> Option<usize> {
+        self.max_bond
+    }
+
+    /// The relative cutoff.
+    pub fn cutoff(&self) -> f64 {
+        self.cutoff
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for `max_bond == 0` or a cutoff outside `[0, 1)`.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_bond == Some(0) {
+            return Err(Error::InvalidSetting {
+                name: "max_bond",
+                value: "0".into(),
+                reason: "must be at least 1",
+            });
+        }
+        if !(self.cutoff.is_finite() && (0.0..1.0).contains(&self.cutoff)) {
+            return Err(Error::InvalidSetting {
+                name: "cutoff",
+                value: self.cutoff.to_string(),
+                reason: "must be finite and in [0, 1)",
+            });
+        }
+        Ok(())
+    }
+
+    /// How many of the non-increasing singular values `s` to keep, and the discarded fraction
+    /// of the weight.
+    pub(crate) fn keep(&self, s: &[f64]) -> (usize, f64) {
+        let total: f64 = s.iter().map(|x| x * x).sum();
+        if total <= 0.0 || s.is_empty() {
+            return (1.min(s.len()), 0.0);
+        }
+        let mut k = s.len();
+        let mut discarded = 0.0;
+        while k > 1 && discarded + s[k - 1] * s[k - 1] <= self.cutoff * total {
+            discarded += s[k - 1] * s[k - 1];
+            k -= 1;
+        }
+        if let Some(max) = self.max_bond {
+            while k > max {
+                discarded += s[k - 1] * s[k - 1];
+                k -= 1;
+            }
+        }
+        (k, discarded / total)
+    }
+}
+
+/// What truncation has discarded so far from an MPS.
+///
+/// Every cut that truncated contributes its discarded fraction `eps` of the weight. The
+/// fidelity estimate is `prod (1 - eps)`; the lower bound
+/// `cos^2(min(pi/2, sum asin(sqrt(eps))))` is rigorous (see `docs/theory.md`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TruncationReport {
+    /// Summed discarded fraction at each of the `n - 1` bonds.
+    pub discarded_per_bond: Vec<f64>,
+    /// Number of cuts that discarded a non-zero weight.
+    pub truncating_cuts: usize,
+    /// Largest single discarded fraction.
+    pub largest_discard: f64,
+    /// `prod (1 - eps)` over every cut.
+    pub fidelity_estimate: f64,
+    /// A proven lower bound on `|<psi_exact|psi_mps>|^2`.
+    pub fidelity_lower_bound: f64,
+    /// Largest bond dimension the state has had.
+    pub peak_bond: usize,
+}
+
+/// Running totals kept by the state.
+#[derive(Clone, Debug)]
+pub(crate) struct TruncationLog {
+    pub discarded_per_bond: Vec<f64>,
+    pub truncating_cuts: usize,
+    pub largest_discard: f64,
+    pub log_fidelity: f64,
+    pub angle_sum: f64,
+    pub peak_bond: usize,
+}
+
+impl TruncationLog {
+    pub fn new(n_qubits: usize) -> Self {
+        TruncationLog {
+            discarded_per_bond: vec![0.0; n_qubits.saturating_sub(1)],
+            truncating_cuts: 0,
+            largest_discard: 0.0,
+            log_fidelity: 0.0,
+            angle_sum: 0.0,
+            peak_bond: 1,
+        }
+    }
+
+    pub fn record(&mut self, bond: usize, eps: f64, kept: usize) {
+        self.peak_bond = self.peak_bond.max(kept);
+        if eps > 0.0 {
+            self.discarded_per_bond[bond] += eps;
+            self.truncating_cuts += 1;
+            self.largest_discard = self.largest_discard.max(eps);
+            self.log_fidelity += (-eps).ln_1p();
+            self.angle_sum += eps.min(1.0).sqrt().asin();
+        }
+    }
+
+    pub fn report(&self) -> TruncationReport {
+        let angle = self.angle_sum.min(std::f64::consts::FRAC_PI_2);
+        TruncationReport {
+            discarded_per_bond: self.discarded_per_bond.clone(),
+            truncating_cuts: self.truncating_cuts,
+            largest_discard: self.largest_discard,
+            fidelity_estimate: self.log_fidelity.exp(),
+            fidelity_lower_bound: angle.cos().powi(2),
+            peak_bond: self.peak_bond,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_respects_cutoff_and_max_bond() {
+        let s = [0.8f64, 0.5, 0.3, 1e-5];
+        let total: f64 = s.iter().map(|x| x * x).sum();
+        let (k, eps) = Truncation::exact().keep(&s);
+        assert_eq!((k, eps), (4, 0.0));
+        let (k, eps) = Truncation::default().with_cutoff(1e-8).keep(&s);
+        assert_eq!(k, 3);
+        assert!((eps - 1e-10 / total).abs() < 1e-20);
+        let (k, eps) = Truncation::exact().with_max_bond(2).keep(&s);
+        assert_eq!(k, 2);
+        assert!((eps - (0.09 + 1e-10) / total).abs() < 1e-15);
+        // Exact zeros are always dropped, but one value is always kept.
+        assert_eq!(
+            Truncation::exact()
+                .with_cutoff(0.0)
+                .keep(&[1.0, 0.0, 0.0])
+                .0,
+            1
+        );
+        assert_eq!(Truncation::exact().keep(&[0.0, 0.0]).0, 1);
+    }
+
+    #[test]
+    fn invalid_settings_are_errors() {
+        assert!(matches!(
+            Truncation::default().with_cutoff(f64::NAN).validate(),
+            Err(Error::InvalidSetting { name: "cutoff", .. })
+        ));
+        assert!(Truncation::default().with_cutoff(1.0).validate().is_err());
+        assert!(Truncation::default().with_cutoff(-1e-3).validate().is_err());
+    }
+}

@@ -1,0 +1,227 @@
+//! The one public error type of the crate and its `Result` alias.
+//!
+//! Every variant names what is wrong and where, with structured fields, so a caller can
+//! match on it and a person can act on its message. Input a user can type never panics:
+//! it comes back as one of these.
+
+use thiserror::Error;
+
+/// Which binding a [`crate::Param`] reads from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParamSource {
+    /// Trainable parameters `theta`.
+    Theta,
+    /// Input features `x`.
+    Input,
+}
+
+impl std::fmt::Display for ParamSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamSource::Theta => f.write_str("trainable parameter (theta)"),
+            ParamSource::Input => f.write_str("input feature (x)"),
+        }
+    }
+}
+
+/// Everything that can go wrong in qfl.
+#[non_exhaustive]
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum Error {
+    /// A circuit or state must have at least one qubit.
+    #[error("a circuit or state needs at least one qubit, got 0")]
+    NoQubits,
+
+    /// A gate or observable names a qubit the register does not have.
+    #[error("qubit {qubit} is out of range for a register of {n_qubits} qubits")]
+    QubitOutOfRange {
+        /// The offending qubit index.
+        qubit: usize,
+        /// Size of the register.
+        n_qubits: usize,
+    },
+
+    /// The same qubit appears twice in one gate or Pauli string.
+    #[error("qubit {qubit} appears more than once in {context}")]
+    RepeatedQubit {
+        /// The repeated qubit.
+        qubit: usize,
+        /// The gate name or "Pauli string".
+        context: String,
+    },
+
+    /// A gate was given the wrong number of qubits.
+    #[error("gate {gate} acts on {expected} qubit(s) but {got} were given")]
+    WrongArity {
+        /// Gate name.
+        gate: &'static str,
+        /// Number of qubits the gate acts on.
+        expected: usize,
+        /// Number given.
+        got: usize,
+    },
+
+    /// An angle, scale or offset is NaN or infinite.
+    #[error("non-finite angle in gate {gate}: {what} = {value}")]
+    NonFiniteAngle {
+        /// Gate name.
+        gate: &'static str,
+        /// Which part of the angle ("value", "scale", "offset", "bound value").
+        what: &'static str,
+        /// The value found.
+        value: f64,
+    },
+
+    /// A user-supplied gate matrix is not unitary (or has the wrong size or non-finite entries).
+    #[error(
+        "matrix for a {n_qubits}-qubit gate is not unitary: max |U^dagger U - I| = {deviation:.3e} (tolerance {tolerance:.1e})"
+    )]
+    NotUnitary {
+        /// 1 or 2.
+        n_qubits: usize,
+        /// Largest entry of `U^dagger U - I` (infinite if an entry is not finite).
+        deviation: f64,
+        /// Tolerance used.
+        tolerance: f64,
+    },
+
+    /// A matrix has the wrong number of entries.
+    #[error("a {n_qubits}-qubit gate matrix needs {expected} entries, got {got}")]
+    MatrixShape {
+        /// Number of qubits the matrix should act on.
+        n_qubits: usize,
+        /// Entries needed.
+        expected: usize,
+        /// Entries given.
+        got: usize,
+    },
+
+    /// A parameter index is beyond what the circuit declares.
+    #[error("{kind} index {index} is out of range: the circuit declares {declared}")]
+    ParamIndexOutOfRange {
+        /// Theta or input.
+        kind: ParamSource,
+        /// The index used.
+        index: usize,
+        /// How many the circuit declares.
+        declared: usize,
+    },
+
+    /// The slice bound at run time does not have the length the circuit declares.
+    #[error("circuit declares {expected} {kind}s but {got} values were bound")]
+    BindingLength {
+        /// Theta or input.
+        kind: ParamSource,
+        /// Declared count.
+        expected: usize,
+        /// Length of the slice given.
+        got: usize,
+    },
+
+    /// A bound value is NaN or infinite.
+    #[error("bound {kind} {index} is not finite: {value}")]
+    NonFiniteBinding {
+        /// Theta or input.
+        kind: ParamSource,
+        /// Index in the slice.
+        index: usize,
+        /// The value found.
+        value: f64,
+    },
+
+    /// A circuit was run on a state of a different size.
+    #[error("circuit has {circuit} qubits but the state has {state}")]
+    QubitCountMismatch {
+        /// Circuit width.
+        circuit: usize,
+        /// State width.
+        state: usize,
+    },
+
+    /// A dense state of this size would not fit in memory.
+    #[error(
+        "a dense state of {n_qubits} qubits needs {bytes_needed} bytes but only {bytes_available} are available; use the MPS backend"
+    )]
+    StateTooLarge {
+        /// Requested qubits.
+        n_qubits: usize,
+        /// Bytes the amplitudes would take.
+        bytes_needed: u128,
+        /// Bytes the limit allows.
+        bytes_available: u128,
+    },
+
+    /// An operation that builds something exponential in the qubit count was asked for too many qubits.
+    #[error("{what} over {n_qubits} qubits is too large (limit {max})")]
+    TooLarge {
+        /// The operation ("to_dense", "marginal distribution").
+        what: &'static str,
+        /// Qubits asked for.
+        n_qubits: usize,
+        /// Largest allowed.
+        max: usize,
+    },
+
+    /// Invalid truncation or backend settings.
+    #[error("invalid setting {name} = {value}: {reason}")]
+    InvalidSetting {
+        /// Setting name.
+        name: &'static str,
+        /// Value given, as text.
+        value: String,
+        /// What is allowed.
+        reason: &'static str,
+    },
+
+    /// A bit string of the wrong length.
+    #[error("bit string has {got} bits but the state has {expected} qubits")]
+    BitStringLength {
+        /// Expected number of bits.
+        expected: usize,
+        /// Given number of bits.
+        got: usize,
+    },
+
+    /// Text that should be a bit string or Pauli string could not be parsed.
+    #[error("cannot parse {what} {text:?}: {reason}")]
+    Parse {
+        /// What was being parsed.
+        what: &'static str,
+        /// The text.
+        text: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A number became NaN or infinite during simulation.
+    #[error("non-finite number in {context}")]
+    NonFinite {
+        /// Where it was found.
+        context: String,
+    },
+
+    /// The state norm drifted away from 1 beyond the tolerance.
+    #[error("state norm drifted to {norm:.12} (tolerance {tolerance:.1e}) in {context}")]
+    NormDrift {
+        /// Norm found.
+        norm: f64,
+        /// Tolerance allowed.
+        tolerance: f64,
+        /// Where.
+        context: String,
+    },
+
+    /// Every SVD algorithm in the fallback ladder failed on a cut.
+    #[error("SVD of a {rows}x{cols} matrix failed: {reason}")]
+    SvdFailed {
+        /// Rows of the matrix.
+        rows: usize,
+        /// Columns of the matrix.
+        cols: usize,
+        /// Why the last attempt was rejected.
+        reason: String,
+    },
+}
+
+/// Result alias used throughout qfl.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

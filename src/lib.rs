@@ -1,0 +1,60 @@
+//! # qfl: quantum circuits as matrix product states, and the Quantum Fusion Layer
+//!
+//! qfl simulates quantum circuits at large qubit counts as matrix product states (MPS), with
+//! an exact state-vector backend as the reference every MPS result is checked against.
+//!
+//! ## Layers
+//! - [`circuit`]: pure data. [`Gate`] (the closed qelib1 set plus checked user matrices),
+//!   [`Param`] (fixed, trainable or input angles, bound at run time), [`Circuit`] (validated
+//!   on every push).
+//! - [`observable`]: [`PauliString`] and weighted sums ([`Observable`]).
+//! - [`backend`]: the [`StateBackend`] trait with two implementations, [`DenseState`] (exact)
+//!   and [`MpsState`] (SVD truncation with explicit [`Truncation`] settings).
+//!
+//! Only the private `linalg` module and the MPS backend talk to faer; the public API speaks
+//! `num_complex::Complex64`.
+//!
+//! ## Quick start
+//! ```
+//! use qfl::{Circuit, MpsConfig, MpsState, Param, StateBackend, Truncation};
+//! # fn main() -> qfl::Result<()> {
+//! // A 2-layer brick circuit on 50 qubits with one trainable angle per qubit.
+//! let n = 50;
+//! let mut c = Circuit::new(n)?.with_params(n);
+//! for _layer in 0..2 {
+//!     for q in 0..n {
+//!         c.ry(Param::theta(q), q)?;
+//!     }
+//!     for q in (0..n - 1).step_by(2).chain((1..n - 1).step_by(2)) {
+//!         c.cx(q, q + 1)?;
+//!     }
+//! }
+//! let theta: Vec<f64> = (0..n).map(|q| 0.1 * q as f64).collect();
+//! let mut psi = MpsState::new(n, MpsConfig::default().with_truncation(Truncation::default().with_max_bond(32)))?;
+//! psi.run(&c, &theta, &[])?;
+//! let z = psi.z_expectations()?;
+//! assert_eq!(z.len(), n);
+//! println!("<Z_0> = {:.6}, fidelity estimate {:.6}", z[0], psi.fidelity_estimate());
+//! # Ok(()) }
+//! ```
+//!
+//! Conventions (qubit order, gate matrices) are in `docs/conventions.md`; the design in
+//! `docs/architecture.md`.
+
+#![warn(missing_docs)]
+
+pub mod backend;
+mod bits;
+pub mod circuit;
+pub mod error;
+mod linalg;
+pub mod observable;
+
+pub use backend::{
+    DenseState, MpsConfig, MpsState, Parallelism, StateBackend, Truncation, TruncationReport,
+};
+pub use bits::BitString;
+pub use circuit::{Circuit, Gate, GateMatrix, Instruction, Param};
+pub use error::{Error, ParamSource, Result};
+pub use linalg::SVD_RESIDUAL_TOLERANCE;
+pub use observable::{Observable, Pauli, PauliString};

@@ -1,0 +1,314 @@
+//! The linear algebra qfl needs, on top of faer: a checked thin SVD with a fallback ladder,
+//! a thin QR, and matrix products. Together with `backend::mps`, this is the only module
+//! that imports faer.
+//!
+//! Every factorization is checked, because faer's divide-and-conquer SVD has been seen to
+//! return `Ok` with NaN or inaccurate singular vectors on rank-deficient inputs, and its QR
+//! iteration to give up (`NoConvergence`) on ordinary matrices. An SVD is accepted only if
+//! its factors are finite and a probe residual `|A x - U S V^H x| / (|A|_F |x|)` is at most
+//! [`SVD_RESIDUAL_TOLERANCE`]; otherwise the next algorithm is tried, and if every one fails
+//! the caller gets [`Error::SvdFailed`].
+
+use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::linalg::householder::{
+    apply_block_householder_sequence_on_the_left_in_place_scratch,
+    apply_block_householder_sequence_on_the_left_in_place_with_conj,
+};
+use faer::linalg::matmul::matmul;
+use faer::linalg::qr::no_pivoting::factor::{
+    qr_in_place, qr_in_place_scratch, recommended_block_size,
+};
+use faer::linalg::svd::{ComputeSvdVectors, SvdParams, svd, svd_scratch};
+use faer::traits::Conjugate;
+use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
+use num_complex::Complex64 as C64;
+
+use crate::backend::Parallelism;
+use crate::error::{Error, Result};
+
+/// Largest accepted relative probe residual of an SVD.
+pub const SVD_RESIDUAL_TOLERANCE: f64 = 1e-12;
+
+/// Converts our parallelism value to faer's.
+pub(crate) fn par(p: Parallelism) -> Par {
+    match p {
+        Parallelism::Sequential => Par::Seq,
+        Parallelism::Rayon(n) => Par::rayon(n),
+    }
+}
+
+/// A thin SVD `A = U diag(s) V^H` with non-increasing `s`.
+pub(crate) struct Svd {
+    pub u: Mat<C64>,
+    pub s: Vec<f64>,
+    pub v: Mat<C64>,
+}
+
+/// Which rung of the ladder produced an SVD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SvdAlgorithm {
+    DivideAndConquer,
+    QrIteration,
+}
+
+fn svd_with(a: MatRef<'_, C64>, algo: SvdAlgorithm, p: Par) -> std::result::Result<Svd, String> {
+    let (m, n) = a.shape();
+    let k = m.min(n);
+    let mut params = <SvdParams as faer::Auto<C64>>::auto();
+    if algo == SvdAlgorithm::QrIteration {
+        params.recursion_threshold = usize::MAX;
+    }
+    let mut buf = MemBuffer::new(svd_scratch::<C64>(
+        m,
+        n,
+        ComputeSvdVectors::Thin,
+        ComputeSvdVectors::Thin,
+        p,
+        params.into(),
+    ));
+    let mut u = Mat::<C64>::zeros(m, k);
+    let mut v = Mat::<C64>::zeros(n, k);
+    let mut s = faer::diag::Diag::<C64>::zeros(k);
+    svd(
+        a,
+        s.as_mut(),
+        Some(u.as_mut()),
+        Some(v.as_mut()),
+        p,
+        MemStack::new(&mut buf),
+        params.into(),
+    )
+    .map_err(|e| format!("{algo:?}: {e:?}"))?;
+    let s: Vec<f64> = (0..k).map(|i| s[i].re).collect();
+    let out = Svd { u, s, v };
+    check_svd(a, &out).map_err(|r| format!("{algo:?}: {r}"))?;
+    Ok(out)
+}
+
+fn all_finite(m: MatRef<'_, C64>) -> bool {
+    (0..m.ncols())
+        .all(|j| (0..m.nrows()).all(|i| m[(i, j)].re.is_finite() && m[(i, j)].im.is_finite()))
+}
+
+/// Finite factors and a small probe residual.
+fn check_svd(a: MatRef<'_, C64>, f: &Svd) -> std::result::Result<(), String> {
+    if f.s.iter().any(|x| !x.is_finite()) || !all_finite(f.u.as_ref()) || !all_finite(f.v.as_ref())
+    {
+        return Err("non-finite singular values or vectors".into());
+    }
+    let (m, n) = a.shape();
+    let norm_a = a.norm_l2();
+    if !norm_a.is_finite() {
+        return Err("input is not finite".into());
+    }
+    if norm_a == 0.0 {
+        return Ok(());
+    }
+    // Deterministic probe with all entries of modulus 1 and spread phases.
+    let x: Vec<C64> = (0..n)
+        .map(|j| C64::from_polar(1.0, 0.7 * j as f64 + 0.3))
+        .collect();
+    let mut ax = vec![C64::new(0.0, 0.0); m];
+    for j in 0..n {
+        for i in 0..m {
+            ax[i] += a[(i, j)] * x[j];
+        }
+    }
+    // U S V^H x
+    let k = f.s.len();
+    let mut vhx = vec![C64::new(0.0, 0.0); k];
+    for (t, out) in vhx.iter_mut().enumerate() {
+        let mut acc = C64::new(0.0, 0.0);
+        for j in 0..n {
+            acc += f.v[(j, t)].conj() * x[j];
+        }
+        *out = acc * f.s[t];
+    }
+    let mut resid = 0.0;
+    for i in 0..m {
+        let mut acc = ax[i];
+        for t in 0..k {
+            acc -= f.u[(i, t)] * vhx[t];
+        }
+        resid += acc.norm_sqr();
+    }
+    let rel = resid.sqrt() / (norm_a * (n as f64).sqrt());
+    if rel > SVD_RESIDUAL_TOLERANCE {
+        return Err(format!(
+            "probe residual {rel:.2e} above {SVD_RESIDUAL_TOLERANCE:.0e}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checked thin SVD with the fallback ladder divide-and-conquer -> QR iteration.
+pub(crate) fn checked_svd(a: MatRef<'_, C64>, parallelism: Parallelism) -> Result<Svd> {
+    let p = par(parallelism);
+    let mut reasons = Vec::new();
+    for algo in [SvdAlgorithm::DivideAndConquer, SvdAlgorithm::QrIteration] {
+        match svd_with(a, algo, p) {
+            Ok(f) => return Ok(f),
+            Err(r) => reasons.push(r),
+        }
+    }
+    Err(Error::SvdFailed {
+        rows: a.nrows(),
+        cols: a.ncols(),
+        reason: reasons.join("; "),
+    })
+}
+
+/// Thin QR `A = Q R`, `Q` of shape `m x k` with orthonormal columns, `R` of shape `k x n`
+/// upper triangular, `k = min(m, n)`.
+pub(crate) fn thin_qr(a: MatRef<'_, C64>, parallelism: Parallelism) -> (Mat<C64>, Mat<C64>) {
+    let p = par(parallelism);
+    let (m, n) = a.shape();
+    let k = m.min(n);
+    let mut qr = a.to_owned();
+    let bs = recommended_block_size::<C64>(m, n).max(1);
+    let mut coeff = Mat::<C64>::zeros(bs, k);
+    let mut buf = MemBuffer::new(StackReq::any_of(&[
+        qr_in_place_scratch::<C64>(m, n, bs, p, Default::default()),
+        apply_block_householder_sequence_on_the_left_in_place_scratch::<C64>(m, bs, k),
+    ]));
+    qr_in_place(
+        qr.as_mut(),
+        coeff.as_mut(),
+        p,
+        MemStack::new(&mut buf),
+        Default::default(),
+    );
+    let r = Mat::<C64>::from_fn(k, n, |i, j| {
+        if i <= j {
+            qr[(i, j)]
+        } else {
+            C64::new(0.0, 0.0)
+        }
+    });
+    let mut q = Mat::<C64>::identity(m, k);
+    apply_block_householder_sequence_on_the_left_in_place_with_conj(
+        qr.as_ref().get(.., ..k),
+        coeff.as_ref(),
+        Conj::No,
+        q.as_mut(),
+        p,
+        MemStack::new(&mut buf),
+    );
+    (q, r)
+}
+
+/// `c = a * b` (overwriting `c`).
+pub(crate) fn mul<A, B>(
+    c: MatMut<'_, C64>,
+    a: MatRef<'_, A>,
+    b: MatRef<'_, B>,
+    parallelism: Parallelism,
+) where
+    A: Conjugate<Canonical = C64>,
+    B: Conjugate<Canonical = C64>,
+{
+    matmul(
+        c,
+        Accum::Replace,
+        a,
+        b,
+        C64::new(1.0, 0.0),
+        par(parallelism),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
+
+    fn random(m: usize, n: usize, rank: usize, seed: u64) -> Mat<C64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut g = |r: usize, c: usize| {
+            Mat::<C64>::from_fn(r, c, |_, _| {
+                C64::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5)
+            })
+        };
+        let (a, b) = (g(m, rank), g(rank, n));
+        let mut c = Mat::<C64>::zeros(m, n);
+        mul(c.as_mut(), a.as_ref(), b.as_ref(), Parallelism::Sequential);
+        c
+    }
+
+    fn tol(m: usize, n: usize) -> f64 {
+        f64::EPSILON * (8.0 * m.max(n) as f64).sqrt() * 100.0
+    }
+
+    #[test]
+    fn svd_reconstructs_every_shape() {
+        for &(m, n, r) in &[
+            (1, 1, 1),
+            (2, 8, 2),
+            (8, 2, 2),
+            (16, 16, 16),
+            (64, 32, 5),
+            (32, 64, 32),
+            (128, 128, 3),
+        ] {
+            let a = random(m, n, r, (m * 1000 + n) as u64);
+            let f = checked_svd(a.as_ref(), Parallelism::Sequential).unwrap();
+            assert!(
+                f.s.windows(2).all(|w| w[0] >= w[1]),
+                "singular values sorted"
+            );
+            let k = f.s.len();
+            let rec = Mat::<C64>::from_fn(m, n, |i, j| {
+                (0..k)
+                    .map(|t| f.u[(i, t)] * f.s[t] * f.v[(j, t)].conj())
+                    .sum()
+            });
+            let err = (&rec - &a).norm_l2() / a.norm_l2();
+            assert!(err < tol(m, n), "{m}x{n}: {err}");
+            // Orthonormal columns of U.
+            let mut g = Mat::<C64>::zeros(k, k);
+            mul(
+                g.as_mut(),
+                f.u.adjoint(),
+                f.u.as_ref(),
+                Parallelism::Sequential,
+            );
+            let dev = (&g - Mat::<C64>::identity(k, k)).norm_max();
+            assert!(dev < tol(m, n) * 10.0, "{m}x{n}: U^H U deviates by {dev}");
+        }
+    }
+
+    #[test]
+    fn svd_rejects_non_finite_input() {
+        let mut a = random(4, 4, 4, 1);
+        a[(1, 2)] = C64::new(f64::NAN, 0.0);
+        assert!(matches!(
+            checked_svd(a.as_ref(), Parallelism::Sequential),
+            Err(Error::SvdFailed {
+                rows: 4,
+                cols: 4,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn qr_reconstructs_every_shape() {
+        for &(m, n) in &[(1, 1), (2, 6), (6, 2), (16, 16), (128, 64), (64, 128)] {
+            let a = random(m, n, m.min(n), 7 + m as u64);
+            let (q, r) = thin_qr(a.as_ref(), Parallelism::Sequential);
+            let k = m.min(n);
+            assert_eq!((q.nrows(), q.ncols(), r.nrows(), r.ncols()), (m, k, k, n));
+            let mut rec = Mat::<C64>::zeros(m, n);
+            mul(
+                rec.as_mut(),
+                q.as_ref(),
+                r.as_ref(),
+                Parallelism::Sequential,
+            );
+            assert!((&rec - &a).norm_l2() / a.norm_l2() < tol(m, n));
+            let mut g = Mat::<C64>::zeros(k, k);
+            mul(g.as_mut(), q.adjoint(), q.as_ref(), Parallelism::Sequential);
+            assert!((&g - Mat::<C64>::identity(k, k)).norm_max() < tol(m, n) * 10.0);
+        }
+    }
+}

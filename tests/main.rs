@@ -1,0 +1,6 @@
+//! Integration tests, one binary with modules (one link step instead of many).
+
+#[path = "suite/common.rs"]
+mod common;
+#[path = "suite/cross_check.rs"]
+mod cross_check;

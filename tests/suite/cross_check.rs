@@ -1,0 +1,141 @@
+//! MPS without truncation equals the dense oracle on random circuits of every gate kind.
+
+use num_complex::Complex64 as C64;
+use proptest::prelude::*;
+use qfl::{
+    BitString, DenseState, MpsConfig, MpsState, Pauli, PauliString, StateBackend, Truncation,
+};
+
+use super::common::{RandomCircuit, max_dist, random_circuit};
+
+/// Tolerance scaled by the size of the computation: round-off grows with the number of
+/// two-site updates (each a few eps) and with sqrt(2^n) in the dense entries.
+fn tolerance(rc: &RandomCircuit) -> f64 {
+    let n = rc.circuit.n_qubits() as f64;
+    1e-12 * (1.0 + rc.circuit.len() as f64) * n.max(1.0)
+}
+
+fn run_both(rc: &RandomCircuit) -> (DenseState, MpsState) {
+    let n = rc.circuit.n_qubits();
+    let mut dense = DenseState::new(n).unwrap();
+    dense.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+    let mut mps =
+        MpsState::new(n, MpsConfig::default().with_truncation(Truncation::exact())).unwrap();
+    mps.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+    (dense, mps)
+}
+
+fn pauli_strategy() -> impl Strategy<Value = Vec<(usize, u8)>> {
+    proptest::collection::vec((0usize..10, 0u8..3), 1..6)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mps_equals_dense(rc in random_circuit(1, 10, 60), paulis in proptest::collection::vec(pauli_strategy(), 4)) {
+        let (dense, mps) = run_both(&rc);
+        let tol = tolerance(&rc);
+        let n = rc.circuit.n_qubits();
+        // Every amplitude, through the dense export and through amplitude().
+        let psi = mps.to_dense().unwrap();
+        let d = max_dist(&psi, dense.amplitudes());
+        prop_assert!(d < tol, "amplitudes differ by {d:e} (tol {tol:e})");
+        for i in [0u64, (1u64 << n) - 1, 0x2a5 & ((1u64 << n) - 1)] {
+            let b = BitString::from_index(n, i);
+            let (a, e) = (mps.amplitude(&b).unwrap(), dense.amplitude(&b).unwrap());
+            prop_assert!((a - e).norm() < tol);
+        }
+        // Every <Z_i>.
+        let (zm, zd) = (mps.z_expectations().unwrap(), dense.z_expectations().unwrap());
+        for q in 0..n {
+            prop_assert!((zm[q] - zd[q]).abs() < tol, "<Z_{q}>: {} vs {}", zm[q], zd[q]);
+        }
+        // Random Pauli strings.
+        for raw in &paulis {
+            let mut seen = std::collections::BTreeMap::new();
+            for &(q, p) in raw {
+                seen.insert(q % n, [Pauli::X, Pauli::Y, Pauli::Z][p as usize]);
+            }
+            let terms: Vec<(usize, Pauli)> = seen.into_iter().collect();
+            let ps = PauliString::new(&terms).unwrap();
+            let (a, b) = (mps.expectation_pauli(&ps).unwrap(), dense.expectation_pauli(&ps).unwrap());
+            prop_assert!((a - b).abs() < tol, "<{ps}>: {a} vs {b}");
+        }
+        // Marginals of a few qubits (in a scrambled order) and norms.
+        let qs: Vec<usize> = (0..n).rev().step_by(2).collect();
+        let (pm, pd) = (mps.marginal_probabilities(&qs).unwrap(), dense.marginal_probabilities(&qs).unwrap());
+        for (a, b) in pm.iter().zip(&pd) {
+            prop_assert!((a - b).abs() < tol);
+        }
+        prop_assert!((mps.norm() - 1.0).abs() < tol);
+        prop_assert!(mps.canonical_deviation() < 1e-10);
+        prop_assert_eq!(mps.fidelity_estimate(), 1.0);
+    }
+
+    #[test]
+    fn circuit_then_inverse_is_identity(rc in random_circuit(1, 8, 30)) {
+        let n = rc.circuit.n_qubits();
+        let mut full = rc.circuit.clone();
+        full.append(&rc.circuit.inverse()).unwrap();
+        let mut mps = MpsState::new(n, MpsConfig::default().with_truncation(Truncation::exact())).unwrap();
+        mps.run(&full, &rc.theta, &rc.x).unwrap();
+        let mut dense = DenseState::new(n).unwrap();
+        dense.run(&full, &rc.theta, &rc.x).unwrap();
+        let mut zero = vec![C64::new(0.0, 0.0); 1 << n];
+        zero[0] = C64::new(1.0, 0.0);
+        let tol = 2.0 * tolerance(&rc);
+        prop_assert!(max_dist(dense.amplitudes(), &zero) < tol);
+        prop_assert!(max_dist(&mps.to_dense().unwrap(), &zero) < tol);
+    }
+}
+
+/// A fixed circuit with parametrized, controlled, long-range and three-qubit gates, compared
+/// amplitude by amplitude at a tight tolerance (the quimb-style deterministic cross-check).
+#[test]
+fn deterministic_mixed_circuit() {
+    use qfl::{Circuit, Param};
+    let n = 7;
+    let mut c = Circuit::new(n).unwrap().with_params(2).with_inputs(1);
+    c.h(0)
+        .unwrap()
+        .cx(0, 6)
+        .unwrap()
+        .ry(Param::theta(0), 3)
+        .unwrap();
+    c.ccx(6, 1, 4)
+        .unwrap()
+        .cswap(2, 5, 0)
+        .unwrap()
+        .crx(Param::input(0).scaled(2.0), 5, 1)
+        .unwrap();
+    c.rzz(Param::theta(1), 0, 5)
+        .unwrap()
+        .iswap(6, 2)
+        .unwrap()
+        .cu3_helper();
+    let (theta, x) = ([0.3, -1.1], [0.7]);
+    let mut dense = DenseState::new(n).unwrap();
+    dense.run(&c, &theta, &x).unwrap();
+    let mut mps =
+        MpsState::new(n, MpsConfig::default().with_truncation(Truncation::exact())).unwrap();
+    mps.run(&c, &theta, &x).unwrap();
+    assert!(max_dist(&mps.to_dense().unwrap(), dense.amplitudes()) < 1e-13);
+}
+
+trait Cu3Helper {
+    fn cu3_helper(&mut self);
+}
+impl Cu3Helper for qfl::Circuit {
+    fn cu3_helper(&mut self) {
+        self.push(
+            qfl::Gate::Cu3 {
+                theta: 0.4.into(),
+                phi: (-0.2).into(),
+                lambda: 1.3.into(),
+            },
+            &[3, 0],
+        )
+        .unwrap();
+    }
+}
