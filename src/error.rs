@@ -211,6 +211,19 @@ pub enum Error {
         context: String,
     },
 
+    /// A projection onto a measurement outcome that has (numerically) zero probability.
+    #[error(
+        "cannot project qubit {qubit} onto outcome {outcome}: its probability is {probability:e}"
+    )]
+    ImpossibleOutcome {
+        /// The measured qubit.
+        qubit: usize,
+        /// The outcome asked for.
+        outcome: bool,
+        /// Its probability.
+        probability: f64,
+    },
+
     /// Every SVD algorithm in the fallback ladder failed on a cut.
     #[error("SVD of a {rows}x{cols} matrix failed: {reason}")]
     SvdFailed {

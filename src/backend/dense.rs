@@ -287,6 +287,34 @@ impl StateBackend for DenseState {
         Ok(())
     }
 
+    fn project(&mut self, qubit: usize, outcome: bool) -> Result<f64> {
+        super::check_distinct_qubits(self.n_qubits, &[qubit], "projection")?;
+        let bit = usize::from(outcome);
+        let probability = self.sum_over(|i| {
+            if (i >> qubit) & 1 == bit {
+                self.amps[i].norm_sqr()
+            } else {
+                0.0
+            }
+        });
+        if !(probability >= super::MIN_OUTCOME_PROBABILITY) {
+            return Err(Error::ImpossibleOutcome {
+                qubit,
+                outcome,
+                probability,
+            });
+        }
+        let scale = 1.0 / probability.sqrt();
+        for (i, a) in self.amps.iter_mut().enumerate() {
+            *a = if (i >> qubit) & 1 == bit {
+                *a * scale
+            } else {
+                C64::new(0.0, 0.0)
+            };
+        }
+        Ok(probability)
+    }
+
     fn amplitude(&self, bits: &BitString) -> Result<C64> {
         if bits.len() != self.n_qubits {
             return Err(Error::BitStringLength {

@@ -25,6 +25,9 @@ pub const MAX_MARGINAL_QUBITS: usize = 20;
 /// Largest number of qubits [`StateBackend::to_dense`] converts (`2^30` amplitudes, 16 GiB).
 pub const MAX_DENSE_EXPORT_QUBITS: usize = 30;
 
+/// Outcome probability below which [`StateBackend::project`] refuses to renormalize.
+pub const MIN_OUTCOME_PROBABILITY: f64 = 1e-14;
+
 /// How many threads a kernel may use. Passed as a value, never set globally.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Parallelism {
@@ -91,6 +94,46 @@ pub trait StateBackend {
     /// # Errors
     /// [`Error::BitStringLength`].
     fn amplitude(&self, bits: &BitString) -> Result<C64>;
+
+    /// Projects `qubit` onto `outcome` and renormalizes; returns the probability the outcome
+    /// had before the projection.
+    ///
+    /// # Errors
+    /// [`Error::QubitOutOfRange`]; [`Error::ImpossibleOutcome`] if the probability is below
+    /// [`MIN_OUTCOME_PROBABILITY`] (the state is then unchanged).
+    fn project(&mut self, qubit: usize, outcome: bool) -> Result<f64>;
+
+    /// Measures `qubit` in the computational basis with a draw from `rng`, collapsing the
+    /// state; returns the outcome.
+    ///
+    /// # Errors
+    /// [`Error::QubitOutOfRange`], [`Error::NonFinite`].
+    fn measure(&mut self, qubit: usize, rng: &mut dyn Rng) -> Result<bool> {
+        use rand::RngExt;
+        let p = self.marginal_probabilities(&[qubit])?;
+        let total = p[0] + p[1];
+        if !total.is_finite() || total <= 0.0 {
+            return Err(Error::NonFinite {
+                context: format!("measuring qubit {qubit}: probabilities {p:?}"),
+            });
+        }
+        let outcome = rng.random::<f64>() * total >= p[0];
+        self.project(qubit, outcome)?;
+        Ok(outcome)
+    }
+
+    /// Resets `qubit` to `|0>`: measures it and flips it if it read 1 (the trajectory
+    /// semantics of OpenQASM `reset`).
+    ///
+    /// # Errors
+    /// As [`StateBackend::measure`].
+    fn reset(&mut self, qubit: usize, rng: &mut dyn Rng) -> Result<()> {
+        if self.measure(qubit, rng)? {
+            let x = crate::Gate::X.matrix(&[], &[])?;
+            self.apply_matrix(&x, &[qubit])?;
+        }
+        Ok(())
+    }
 
     /// `<psi|P|psi>` for a Pauli string.
     ///

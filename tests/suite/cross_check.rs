@@ -139,3 +139,54 @@ impl Cu3Helper for qfl::Circuit {
         .unwrap();
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Mid-circuit projection and measurement agree between the backends: same outcome
+    /// probability, same post-measurement state, and the circuit continues correctly.
+    #[test]
+    fn projection_matches_dense(rc in random_circuit(2, 8, 30), which in 0usize..8, seed in any::<u64>()) {
+        use rand::SeedableRng;
+        let (mut dense, mut mps) = run_both(&rc);
+        let n = rc.circuit.n_qubits();
+        let q = which % n;
+        let p = dense.marginal_probabilities(&[q]).unwrap();
+        let outcome = p[1] > p[0];
+        let (pd, pm) = (dense.project(q, outcome).unwrap(), mps.project(q, outcome).unwrap());
+        let tol = tolerance(&rc);
+        prop_assert!((pd - pm).abs() < tol);
+        prop_assert!(max_dist(&mps.to_dense().unwrap(), dense.amplitudes()) < tol / pd.sqrt());
+        prop_assert!(mps.canonical_deviation() < 1e-10);
+        // Same seeded draw gives the same outcome on both, then the circuit runs on.
+        let mut r1 = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+        let mut r2 = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+        let q2 = (q + 1) % n;
+        let (md, mm) = (dense.measure(q2, &mut r1).unwrap(), mps.measure(q2, &mut r2).unwrap());
+        prop_assert_eq!(md, mm);
+        dense.reset(q, &mut r1).unwrap();
+        mps.reset(q, &mut r2).unwrap();
+        prop_assert!(dense.marginal_probabilities(&[q]).unwrap()[1] < 1e-20);
+        dense.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+        mps.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+        prop_assert!(max_dist(&mps.to_dense().unwrap(), dense.amplitudes()) < 4.0 * tol / pd.sqrt());
+    }
+}
+
+#[test]
+fn impossible_outcome_is_an_error_and_leaves_state() {
+    let mut mps = MpsState::new(3, MpsConfig::default()).unwrap();
+    let err = mps.project(1, true).unwrap_err();
+    assert!(matches!(
+        err,
+        qfl::Error::ImpossibleOutcome {
+            qubit: 1,
+            outcome: true,
+            ..
+        }
+    ));
+    assert!((mps.norm() - 1.0).abs() < 1e-15);
+    let mut dense = DenseState::new(3).unwrap();
+    assert!(dense.project(1, true).is_err());
+    assert!((dense.norm() - 1.0).abs() < 1e-15);
+}

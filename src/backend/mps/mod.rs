@@ -627,6 +627,35 @@ impl super::StateBackend for MpsState {
         Ok(())
     }
 
+    fn project(&mut self, qubit: usize, outcome: bool) -> Result<f64> {
+        super::check_distinct_qubits(self.n_qubits, &[qubit], "projection")?;
+        self.move_centre(qubit)?;
+        let site = &self.sites[qubit];
+        let chi_l = site.chi_l;
+        let keep = usize::from(outcome);
+        let probability: f64 = (0..site.chi_r)
+            .flat_map(|r| site.data[chi_l * (keep + 2 * r)..chi_l * (keep + 2 * r + 1)].iter())
+            .map(|z| z.norm_sqr())
+            .sum();
+        if !(probability >= super::MIN_OUTCOME_PROBABILITY) {
+            return Err(Error::ImpossibleOutcome {
+                qubit,
+                outcome,
+                probability,
+            });
+        }
+        let scale = 1.0 / probability.sqrt();
+        let site = &mut self.sites[qubit];
+        for r in 0..site.chi_r {
+            for s in 0..2 {
+                let block = &mut site.data[chi_l * (s + 2 * r)..chi_l * (s + 2 * r + 1)];
+                let f = if s == keep { scale } else { 0.0 };
+                block.iter_mut().for_each(|z| *z *= f);
+            }
+        }
+        Ok(probability)
+    }
+
     fn amplitude(&self, bits: &crate::BitString) -> Result<C64> {
         self.amplitude_impl(bits)
     }
