@@ -42,6 +42,8 @@
 //! `docs/architecture.md`.
 
 #![warn(missing_docs)]
+// Index loops mirror the tensor formulas they implement; iterator chains would hide them.
+#![allow(clippy::needless_range_loop)]
 
 pub mod backend;
 mod bits;

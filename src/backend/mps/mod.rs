@@ -588,15 +588,32 @@ impl MpsState {
                 pos -= 1;
             }
         }
-        for &b in &swaps {
-            self.swap_sites(b)?;
-        }
+        // If a swap or the gate fails (each leaves the state as it was), undo the swaps
+        // already made so qubit i is back on site i and the error leaves the state usable.
         let gm = window_matrix(m, &order);
-        self.apply_window(&gm, start, k)?;
-        for &b in swaps.iter().rev() {
-            self.swap_sites(b)?;
+        let mut done = 0;
+        let mut outcome = Ok(());
+        for &b in &swaps {
+            outcome = self.swap_sites(b);
+            if outcome.is_err() {
+                break;
+            }
+            done += 1;
         }
-        Ok(())
+        if outcome.is_ok() {
+            outcome = self.apply_window(&gm, start, k);
+            if outcome.is_ok() {
+                for &b in swaps.iter().rev() {
+                    self.swap_sites(b)?;
+                }
+                return Ok(());
+            }
+        }
+        for &b in swaps[..done].iter().rev() {
+            // Best effort: the original error is the one worth reporting.
+            let _ = self.swap_sites(b);
+        }
+        outcome
     }
 }
 
@@ -637,7 +654,7 @@ impl super::StateBackend for MpsState {
             .flat_map(|r| site.data[chi_l * (keep + 2 * r)..chi_l * (keep + 2 * r + 1)].iter())
             .map(|z| z.norm_sqr())
             .sum();
-        if !(probability >= super::MIN_OUTCOME_PROBABILITY) {
+        if probability.is_nan() || probability < super::MIN_OUTCOME_PROBABILITY {
             return Err(Error::ImpossibleOutcome {
                 qubit,
                 outcome,
