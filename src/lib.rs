@@ -53,10 +53,16 @@ mod linalg;
 pub mod observable;
 
 pub use backend::{
-    DenseState, MpsConfig, MpsState, Parallelism, StateBackend, Truncation, TruncationReport,
+    DenseState, MpsConfig, MpsState, Parallelism, StateBackend, Truncation, TruncationEvent,
+    TruncationReport,
 };
 pub use bits::BitString;
 pub use circuit::{Circuit, Gate, GateMatrix, Instruction, Param};
 pub use error::{Error, ParamSource, Result};
 pub use linalg::SVD_RESIDUAL_TOLERANCE;
 pub use observable::{Observable, Pauli, PauliString};
+
+/// The code blocks of README.md, compiled and run as doctests so the README cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -16,6 +16,14 @@ use qfl::{DenseState, MpsConfig, MpsState, StateBackend, Truncation};
 use super::common::{RandomCircuit, fidelity, random_circuit};
 
 fn truncated(rc: &RandomCircuit, t: Truncation) -> (f64, qfl::TruncationReport) {
+    let (f, r, _) = truncated_with_events(rc, t);
+    (f, r)
+}
+
+fn truncated_with_events(
+    rc: &RandomCircuit,
+    t: Truncation,
+) -> (f64, qfl::TruncationReport, Vec<qfl::TruncationEvent>) {
     let n = rc.circuit.n_qubits();
     let mut dense = DenseState::new(n).unwrap();
     dense.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
@@ -29,7 +37,7 @@ fn truncated(rc: &RandomCircuit, t: Truncation) -> (f64, qfl::TruncationReport) 
         assert!(mps.bond_dimensions().iter().all(|&b| b <= chi));
     }
     let f = fidelity(&mps.to_dense().unwrap(), dense.amplitudes());
-    (f, mps.truncation_report())
+    (f, mps.truncation_report(), mps.truncation_events().to_vec())
 }
 
 proptest! {
@@ -40,11 +48,20 @@ proptest! {
     #[test]
     fn fidelity_lower_bound_holds(rc in random_circuit(6, 10, 80), chi in 2usize..6, exp in 2i32..6) {
         for t in [Truncation::exact().with_max_bond(chi), Truncation::exact().with_cutoff(10f64.powi(-exp))] {
-            let (f, r) = truncated(&rc, t);
+            let (f, r, events) = truncated_with_events(&rc, t);
             prop_assert!(f >= r.fidelity_lower_bound - 1e-12, "true {f} below bound {}", r.fidelity_lower_bound);
             prop_assert!(r.fidelity_estimate <= 1.0 && r.fidelity_lower_bound <= r.fidelity_estimate + 1e-15);
             if r.truncating_cuts == 0 {
                 prop_assert!((f - 1.0).abs() < 1e-9);
+            }
+            // The per-bond sums are the sums of the recorded events.
+            let mut per_bond = vec![0.0; rc.circuit.n_qubits() - 1];
+            for e in &events {
+                per_bond[e.bond] += e.discarded;
+            }
+            prop_assert_eq!(events.len(), r.truncating_cuts);
+            for (a, b) in per_bond.iter().zip(&r.discarded_per_bond) {
+                prop_assert!((a - b).abs() <= 1e-15 * a.max(1.0));
             }
         }
     }

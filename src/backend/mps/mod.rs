@@ -32,7 +32,7 @@
 mod readout;
 mod truncation;
 
-pub use truncation::{EXACT_CUTOFF, Truncation, TruncationReport};
+pub use truncation::{EXACT_CUTOFF, Truncation, TruncationEvent, TruncationReport};
 
 use faer::{Mat, MatRef};
 use num_complex::Complex64 as C64;
@@ -212,9 +212,20 @@ impl MpsState {
         self.centre
     }
 
-    /// What truncation has discarded so far.
+    /// What truncation has discarded so far (totals, per-bond sums, fidelity estimate and
+    /// proven bound).
     pub fn truncation_report(&self) -> TruncationReport {
         self.log.report()
+    }
+
+    /// Every cut that discarded weight, in order.
+    pub fn truncation_events(&self) -> &[TruncationEvent] {
+        &self.log.events
+    }
+
+    /// Number of two-site updates applied so far (gates and routing swaps).
+    pub fn two_site_updates(&self) -> usize {
+        self.log.updates
     }
 
     /// Largest bond dimension now.
@@ -441,6 +452,7 @@ impl MpsState {
                 });
             }
         }
+        self.log.next_update();
         for (bond, eps, kept) in cuts {
             self.log.record(bond, eps, kept);
         }
@@ -711,6 +723,6 @@ impl super::StateBackend for MpsState {
     }
 
     fn fidelity_estimate(&self) -> f64 {
-        self.log.report().fidelity_estimate
+        self.log.fidelity_estimate()
     }
 }
