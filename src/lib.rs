@@ -10,6 +10,7 @@
 //! - [`observable`]: [`PauliString`] and weighted sums ([`Observable`]).
 //! - [`backend`]: the [`StateBackend`] trait with two implementations, [`DenseState`] (exact)
 //!   and [`MpsState`] (SVD truncation with explicit [`Truncation`] settings).
+//! - [`grad`]: adjoint differentiation of expectation values on either backend.
 //!
 //! Only the private `linalg` module and the MPS backend talk to faer; the public API speaks
 //! `num_complex::Complex64`.
@@ -49,12 +50,13 @@ pub mod backend;
 mod bits;
 pub mod circuit;
 pub mod error;
+pub mod grad;
 mod linalg;
 pub mod observable;
 
 pub use backend::{
-    DenseState, MpsConfig, MpsState, Parallelism, StateBackend, Truncation, TruncationEvent,
-    TruncationReport,
+    AdjointBackend, AdjointPair, DenseState, MpsConfig, MpsState, Parallelism, StateBackend,
+    Truncation, TruncationEvent, TruncationReport,
 };
 pub use bits::BitString;
 pub use circuit::{Circuit, Gate, GateMatrix, Instruction, Param};

@@ -9,6 +9,8 @@ mod cross_check;
 mod errors;
 #[path = "suite/gates.rs"]
 mod gates;
+#[path = "suite/gradients.rs"]
+mod gradients;
 #[path = "suite/large.rs"]
 mod large;
 #[path = "suite/sampling.rs"]

@@ -15,7 +15,7 @@ use super::{
 use crate::bits::BitString;
 use crate::circuit::GateMatrix;
 use crate::error::{Error, Result};
-use crate::observable::{Pauli, PauliString};
+use crate::observable::{Observable, Pauli, PauliString};
 
 /// Qubit count from which dense kernels use the rayon pool (below it, one thread: the
 /// overhead of splitting a 2^13-amplitude vector outweighs the gain).
@@ -255,6 +255,84 @@ fn apply_kernel(
             .for_each(body);
     } else {
         (0..count).for_each(body);
+    }
+}
+
+/// The adjoint pair of the dense backend: two state vectors.
+#[derive(Debug)]
+pub struct DenseAdjointPair {
+    psi: DenseState,
+    lambda: DenseState,
+}
+
+impl DenseState {
+    /// `O |psi>` for a weighted sum of Pauli strings (not normalized).
+    fn apply_observable(&self, observable: &Observable) -> Result<Vec<C64>> {
+        observable.check(self.n_qubits)?;
+        let mut out = vec![C64::new(0.0, 0.0); self.amps.len()];
+        for (w, p) in observable.terms() {
+            let (mut xmask, mut zmask, mut n_y) = (0usize, 0usize, 0u32);
+            for &(q, pauli) in p.terms() {
+                match pauli {
+                    Pauli::X => xmask |= 1 << q,
+                    Pauli::Y => {
+                        xmask |= 1 << q;
+                        zmask |= 1 << q;
+                        n_y += 1;
+                    }
+                    Pauli::Z => zmask |= 1 << q,
+                }
+            }
+            let phase = [
+                C64::new(1.0, 0.0),
+                C64::new(0.0, 1.0),
+                C64::new(-1.0, 0.0),
+                C64::new(0.0, -1.0),
+            ][(n_y % 4) as usize]
+                * *w;
+            for (i, a) in self.amps.iter().enumerate() {
+                let sign = if (i & zmask).count_ones() % 2 == 1 {
+                    -1.0
+                } else {
+                    1.0
+                };
+                out[i ^ xmask] += phase * sign * a;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl super::AdjointBackend for DenseState {
+    type Pair = DenseAdjointPair;
+
+    fn into_adjoint_pair(self, observable: &Observable) -> Result<(f64, DenseAdjointPair)> {
+        let value = self.expectation(observable)?;
+        let lambda = DenseState {
+            amps: self.apply_observable(observable)?,
+            ..self.clone()
+        };
+        Ok((value, DenseAdjointPair { psi: self, lambda }))
+    }
+}
+
+impl super::AdjointPair for DenseAdjointPair {
+    fn step(
+        &mut self,
+        u_dagger: &GateMatrix,
+        local: &[GateMatrix],
+        qubits: &[usize],
+    ) -> Result<Vec<C64>> {
+        self.psi.apply_matrix(u_dagger, qubits)?;
+        self.lambda.apply_matrix(u_dagger, qubits)?;
+        local
+            .iter()
+            .map(|m| {
+                let mut moved = self.psi.clone();
+                moved.apply_matrix(m, qubits)?;
+                self.lambda.inner(&moved)
+            })
+            .collect()
     }
 }
 

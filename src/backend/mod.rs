@@ -191,6 +191,34 @@ pub trait StateBackend {
     fn fidelity_estimate(&self) -> f64;
 }
 
+/// The pair of states the adjoint method sweeps backwards through a circuit: the state
+/// `psi` and the co-state `lambda = O psi` (see `docs/theory.md`).
+pub trait AdjointPair {
+    /// Applies `u_dagger` to both states on `qubits`, then returns `<lambda| m |psi>` for each
+    /// `m` in `local` (each acting on the same `qubits`), including `lambda`'s scale.
+    ///
+    /// # Errors
+    /// As [`StateBackend::apply_matrix`].
+    fn step(
+        &mut self,
+        u_dagger: &GateMatrix,
+        local: &[GateMatrix],
+        qubits: &[usize],
+    ) -> Result<Vec<C64>>;
+}
+
+/// A backend that supports adjoint differentiation.
+pub trait AdjointBackend: StateBackend + Sized {
+    /// The backend's adjoint pair.
+    type Pair: AdjointPair;
+
+    /// From the final state `psi` of a circuit: `<psi|O|psi>` and the pair `(psi, O psi)`.
+    ///
+    /// # Errors
+    /// [`Error::QubitOutOfRange`] or [`Error::NonFinite`] for a bad observable.
+    fn into_adjoint_pair(self, observable: &Observable) -> Result<(f64, Self::Pair)>;
+}
+
 /// Validates the qubits of a gate against a register of `n_qubits` and the matrix arity.
 pub(crate) fn check_gate_qubits(
     n_qubits: usize,

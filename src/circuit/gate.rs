@@ -112,6 +112,55 @@ impl GateMatrix {
         worst
     }
 
+    /// The product `self * other` (same size).
+    ///
+    /// # Errors
+    /// [`Error::MatrixShape`] if the sizes differ.
+    pub fn mul(&self, other: &GateMatrix) -> Result<GateMatrix> {
+        if other.n_qubits != self.n_qubits {
+            return Err(Error::MatrixShape {
+                n_qubits: self.n_qubits,
+                expected: self.dim() * self.dim(),
+                got: other.dim() * other.dim(),
+            });
+        }
+        let dim = self.dim();
+        let mut out = GateMatrix {
+            n_qubits: self.n_qubits,
+            data: [ZERO; 64],
+        };
+        for r in 0..dim {
+            for c in 0..dim {
+                out.data[r * dim + c] = (0..dim)
+                    .map(|k| self.data[r * dim + k] * other.data[k * dim + c])
+                    .sum();
+            }
+        }
+        Ok(out)
+    }
+
+    /// `|1><1| ⊗ d`: the derivative of a controlled gate whose target block has derivative `d`.
+    fn controlled_derivative(d: &GateMatrix) -> Self {
+        let mut m = GateMatrix {
+            n_qubits: d.n_qubits + 1,
+            data: [ZERO; 64],
+        };
+        let dd = m.dim();
+        let h = d.dim();
+        for r in 0..h {
+            for c in 0..h {
+                m.data[(h + r) * dd + (h + c)] = d.get(r, c);
+            }
+        }
+        m
+    }
+
+    fn scaled(&self, factor: C64) -> Self {
+        let mut out = self.clone();
+        out.data.iter_mut().for_each(|z| *z *= factor);
+        out
+    }
+
     /// The controlled version of a one-qubit matrix, control first (most significant).
     fn controlled(u: &GateMatrix) -> Self {
         let mut m = GateMatrix::identity(u.n_qubits + 1);
@@ -511,6 +560,89 @@ impl Gate {
             Gate::Unitary2(u) => u.0.clone(),
         };
         Ok(m)
+    }
+
+    /// The derivative of the gate matrix with respect to each of its angles, in the order of
+    /// [`Gate::params`]: `d U / d angle` (not unitary). Exact, no finite differences.
+    ///
+    /// Half-angle gates (`Rx`, `Ry`, `Rz`, `Rxx`, `Ryy`, `Rzz`, the theta of `U3`) satisfy
+    /// `dU/dt = U(t + pi)/2`; phase-type angles differentiate `e^{i a}` to `i e^{i a}`; a
+    /// controlled gate's derivative is `|1><1| ⊗ dU`.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteAngle`] if a bound angle is not finite.
+    pub fn matrix_derivatives(&self, theta: &[f64], x: &[f64]) -> Result<Vec<GateMatrix>> {
+        use std::f64::consts::{FRAC_PI_2, PI};
+        let name = self.name();
+        let v = |p: &Param| -> Result<f64> {
+            let value = p.value(theta, x);
+            if value.is_finite() {
+                Ok(value)
+            } else {
+                Err(Error::NonFiniteAngle {
+                    gate: name,
+                    what: "bound value",
+                    value,
+                })
+            }
+        };
+        let half = C64::new(0.5, 0.0);
+        // dU3/d(theta, phi, lambda) at (t, p, l).
+        let du3 = |t: f64, p: f64, l: f64| -> [GateMatrix; 3] {
+            let (s, c) = (t / 2.0).sin_cos();
+            let dt = u3(t + PI, p, l).scaled(half);
+            let dp = GateMatrix::one([
+                ZERO,
+                ZERO,
+                I * C64::from_polar(s, p),
+                I * C64::from_polar(c, p + l),
+            ]);
+            let dl = GateMatrix::one([
+                ZERO,
+                -I * C64::from_polar(s, l),
+                ZERO,
+                I * C64::from_polar(c, p + l),
+            ]);
+            [dt, dp, dl]
+        };
+        let dphase = |l: f64| GateMatrix::one([ZERO, ZERO, ZERO, I * C64::from_polar(1.0, l)]);
+        let shifted = |g: Gate| -> Result<GateMatrix> { Ok(g.matrix(theta, x)?.scaled(half)) };
+        let out = match self {
+            Gate::Rx(p) => vec![shifted(Gate::Rx(p.shifted(PI)))?],
+            Gate::Ry(p) => vec![shifted(Gate::Ry(p.shifted(PI)))?],
+            Gate::Rz(p) => vec![shifted(Gate::Rz(p.shifted(PI)))?],
+            Gate::Rxx(p) => vec![shifted(Gate::Rxx(p.shifted(PI)))?],
+            Gate::Ryy(p) => vec![shifted(Gate::Ryy(p.shifted(PI)))?],
+            Gate::Rzz(p) => vec![shifted(Gate::Rzz(p.shifted(PI)))?],
+            Gate::P(p) => vec![dphase(v(p)?)],
+            Gate::Cp(p) => vec![GateMatrix::controlled_derivative(&dphase(v(p)?))],
+            Gate::Crx(p) => vec![GateMatrix::controlled_derivative(
+                &rot(v(p)? + PI, 'x').scaled(half),
+            )],
+            Gate::Cry(p) => vec![GateMatrix::controlled_derivative(
+                &rot(v(p)? + PI, 'y').scaled(half),
+            )],
+            Gate::Crz(p) => vec![GateMatrix::controlled_derivative(
+                &rot(v(p)? + PI, 'z').scaled(half),
+            )],
+            Gate::U3 {
+                theta: t,
+                phi,
+                lambda,
+            } => du3(v(t)?, v(phi)?, v(lambda)?).to_vec(),
+            Gate::U2 { phi, lambda } => du3(FRAC_PI_2, v(phi)?, v(lambda)?)[1..].to_vec(),
+            Gate::Cu3 {
+                theta: t,
+                phi,
+                lambda,
+            } => du3(v(t)?, v(phi)?, v(lambda)?)
+                .iter()
+                .map(GateMatrix::controlled_derivative)
+                .collect(),
+            _ => Vec::new(),
+        };
+        debug_assert_eq!(out.len(), self.params().count());
+        Ok(out)
     }
 
     /// The inverse gate (`G^dagger`), with angles negated symbolically so that it still

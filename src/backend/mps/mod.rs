@@ -29,8 +29,11 @@
 //! buffer reads as the `(2 chi_l) x chi_r` matrix `(l, s) x r` and as the `chi_l x (2 chi_r)`
 //! matrix `l x (s, r)` without copies.
 
+mod adjoint;
 mod readout;
 mod truncation;
+
+pub use adjoint::MpsAdjointPair;
 
 pub use truncation::{EXACT_CUTOFF, Truncation, TruncationEvent, TruncationReport};
 
@@ -176,6 +179,16 @@ pub struct MpsState {
     centre: usize,
     config: MpsConfig,
     log: TruncationLog,
+    /// Sites modified since the last `take_touched` (used by caches of contractions).
+    touched: Option<(usize, usize)>,
+}
+
+/// Where a gate on non-adjacent qubits is applied: the swaps that bring its qubits together,
+/// the window they end in, and which gate argument sits on each window site.
+pub(crate) struct Route {
+    pub swaps: Vec<usize>,
+    pub start: usize,
+    pub arg_at: Vec<usize>,
 }
 
 impl MpsState {
@@ -199,6 +212,7 @@ impl MpsState {
             centre: 0,
             config,
             log: TruncationLog::new(n_qubits),
+            touched: None,
         })
     }
 
@@ -278,9 +292,23 @@ impl MpsState {
         worst
     }
 
+    /// Marks sites `lo..=hi` as modified.
+    fn touch(&mut self, lo: usize, hi: usize) {
+        self.touched = Some(match self.touched {
+            None => (lo, hi),
+            Some((a, b)) => (a.min(lo), b.max(hi)),
+        });
+    }
+
+    /// The range of sites modified since the last call.
+    pub(crate) fn take_touched(&mut self) -> Option<(usize, usize)> {
+        self.touched.take()
+    }
+
     /// QR step: centre `c` -> `c + 1`.
     fn shift_centre_right(&mut self) {
         let c = self.centre;
+        self.touch(c, c + 1);
         let p = self.config.parallelism;
         let (q, r) = linalg::thin_qr(self.sites[c].as_ls_r(), p);
         let chi_l = self.sites[c].chi_l;
@@ -297,6 +325,7 @@ impl MpsState {
     /// LQ step: centre `c` -> `c - 1`.
     fn shift_centre_left(&mut self) {
         let c = self.centre;
+        self.touch(c - 1, c);
         let p = self.config.parallelism;
         // A = L Q with A^H = Q' R', L = R'^H, Q = Q'^H.
         let ah = self.sites[c].as_l_sr().adjoint().to_owned();
@@ -314,6 +343,7 @@ impl MpsState {
 
     /// One-qubit gate in place: `A[l, s, r] <- sum_t G[s, t] A[l, t, r]`.
     fn apply_one(&mut self, m: &GateMatrix, q: usize) {
+        self.touch(q, q);
         let site = &mut self.sites[q];
         let chi_l = site.chi_l;
         let (g00, g01, g10, g11) = (m.get(0, 0), m.get(0, 1), m.get(1, 0), m.get(1, 1));
@@ -363,6 +393,7 @@ impl MpsState {
         for (j, site) in new_sites.into_iter().enumerate() {
             self.sites[start + j] = site;
         }
+        self.touch(start, end);
         self.centre = match centre_end {
             CentreEnd::Left => start,
             CentreEnd::Right => end,
@@ -562,15 +593,10 @@ fn window_matrix(m: &GateMatrix, arg_at: &[usize]) -> Vec<C64> {
 }
 
 impl MpsState {
-    /// Applies a gate matrix, routing non-adjacent qubits with swaps.
-    fn apply_routed(&mut self, m: &GateMatrix, qubits: &[usize]) -> Result<()> {
+    /// The swaps that bring `qubits` (distinct, in range, at least 2) next to each other: the
+    /// middle one (by position) stays, the others move towards it.
+    pub(crate) fn plan_route(&self, qubits: &[usize]) -> Result<Route> {
         let k = qubits.len();
-        if k == 1 {
-            self.apply_one(m, qubits[0]);
-            return Ok(());
-        }
-        // Sort the gate's qubits by position; the middle one stays, the others are swapped
-        // towards it.
         let mut order: Vec<usize> = (0..k).collect();
         order.sort_by_key(|&a| qubits[a]);
         let mid = k / 2;
@@ -585,24 +611,41 @@ impl MpsState {
         let start = anchor - mid;
         let mut swaps = Vec::new();
         for rank in (0..mid).rev() {
-            let target = start + rank;
             let mut pos = qubits[order[rank]];
-            while pos < target {
+            while pos < start + rank {
                 swaps.push(pos);
                 pos += 1;
             }
         }
         for rank in mid + 1..k {
-            let target = start + rank;
             let mut pos = qubits[order[rank]];
-            while pos > target {
+            while pos > start + rank {
                 swaps.push(pos - 1);
                 pos -= 1;
             }
         }
+        Ok(Route {
+            swaps,
+            start,
+            arg_at: order,
+        })
+    }
+
+    /// Applies a gate matrix, routing non-adjacent qubits with swaps.
+    fn apply_routed(&mut self, m: &GateMatrix, qubits: &[usize]) -> Result<()> {
+        let k = qubits.len();
+        if k == 1 {
+            self.apply_one(m, qubits[0]);
+            return Ok(());
+        }
+        let Route {
+            swaps,
+            start,
+            arg_at,
+        } = self.plan_route(qubits)?;
         // If a swap or the gate fails (each leaves the state as it was), undo the swaps
         // already made so qubit i is back on site i and the error leaves the state usable.
-        let gm = window_matrix(m, &order);
+        let gm = window_matrix(m, &arg_at);
         let mut done = 0;
         let mut outcome = Ok(());
         for &b in &swaps {
@@ -674,6 +717,7 @@ impl super::StateBackend for MpsState {
             });
         }
         let scale = 1.0 / probability.sqrt();
+        self.touch(qubit, qubit);
         let site = &mut self.sites[qubit];
         for r in 0..site.chi_r {
             for s in 0..2 {
