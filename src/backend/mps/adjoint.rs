@@ -136,10 +136,29 @@ fn observable_mpo(observable: &Observable, n: usize) -> Vec<MpoSite> {
         .collect()
 }
 
+/// `<bra|ket>` by one left-to-right sweep of mixed environments, `O(n chi_bra chi_ket^2)`.
+fn overlap(bra: &[Site], ket: &[Site], p: crate::backend::Parallelism) -> C64 {
+    let mut env = Mat::<C64>::from_fn(1, 1, |_, _| ONE);
+    for (a, b) in bra.iter().zip(ket) {
+        env = extend_left(&env, a, b, p);
+    }
+    env[(0, 0)]
+}
+
+/// `L' = sum_s a[s]^H L b[s]` for bra site `a` and ket site `b`.
+fn extend_left(env: &Mat<C64>, a: &Site, b: &Site, p: crate::backend::Parallelism) -> Mat<C64> {
+    let mut x = Mat::<C64>::zeros(a.chi_l, 2 * b.chi_r);
+    linalg::mul(x.as_mut(), env.as_ref(), b.as_l_sr(), p);
+    let x = col_major(x);
+    let xm = MatRef::from_column_major_slice(&x, 2 * a.chi_l, b.chi_r);
+    let mut out = Mat::<C64>::zeros(a.chi_r, b.chi_r);
+    linalg::mul(out.as_mut(), a.as_ls_r().adjoint(), xm, p);
+    out
+}
+
 impl MpsState {
-    /// `O |psi>` as a new MPS, normalized and compressed with this state's truncation, and
-    /// its norm `||O psi||`.
-    fn apply_observable(&self, observable: &Observable) -> Result<(MpsState, f64)> {
+    /// `O |psi>` as raw (not canonical, not normalized) site tensors.
+    fn mpo_sites(&self, observable: &Observable) -> Result<Vec<Site>> {
         observable.check(self.n_qubits)?;
         let mpo = observable_mpo(observable, self.n_qubits);
         let mut sites = Vec::with_capacity(self.n_qubits);
@@ -167,6 +186,26 @@ impl MpsState {
             }
             sites.push(Site { chi_l, chi_r, data });
         }
+        Ok(sites)
+    }
+
+    /// `<psi|O|psi>` in one sweep through the MPO of `O` (bond `2 + #terms crossing a cut`),
+    /// instead of one contraction per term.
+    pub(crate) fn mpo_expectation(&self, observable: &Observable) -> Result<f64> {
+        let sites = self.mpo_sites(observable)?;
+        let value = overlap(&self.sites, &sites, self.config.parallelism).re;
+        if !value.is_finite() {
+            return Err(Error::NonFinite {
+                context: "expectation of an observable".into(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// `O |psi>` as a new MPS, normalized and compressed with this state's truncation, and
+    /// its norm `||O psi||`.
+    fn apply_observable(&self, observable: &Observable) -> Result<(MpsState, f64)> {
+        let sites = self.mpo_sites(observable)?;
         let mut lambda = MpsState {
             sites,
             centre: 0,
@@ -283,16 +322,8 @@ impl MpsAdjointPair {
         let p = self.psi.config.parallelism;
         while self.left_valid < j {
             let i = self.left_valid;
-            let (a, b) = (&self.lambda.sites[i], &self.psi.sites[i]);
             let env = self.left[i].as_ref().expect("valid left environment");
-            // X = L * psi_i (chi_lam_l x 2 chi_psi_r), read as (2 chi_lam_l) x chi_psi_r.
-            let mut x = Mat::<C64>::zeros(a.chi_l, 2 * b.chi_r);
-            linalg::mul(x.as_mut(), env.as_ref(), b.as_l_sr(), p);
-            let x = col_major(x);
-            let xm = MatRef::from_column_major_slice(&x, 2 * a.chi_l, b.chi_r);
-            let mut out = Mat::<C64>::zeros(a.chi_r, b.chi_r);
-            linalg::mul(out.as_mut(), a.as_ls_r().adjoint(), xm, p);
-            self.left[i + 1] = Some(out);
+            self.left[i + 1] = Some(extend_left(env, &self.lambda.sites[i], &self.psi.sites[i], p));
             self.left_valid = i + 1;
         }
     }
@@ -373,7 +404,7 @@ impl AdjointBackend for MpsState {
     type Pair = MpsAdjointPair;
 
     fn into_adjoint_pair(mut self, observable: &Observable) -> Result<(f64, MpsAdjointPair)> {
-        let value = self.expectation(observable)?;
+        let value = self.mpo_expectation(observable)?;
         let (lambda, scale) = self.apply_observable(observable)?;
         let n = self.n_qubits;
         let mut left = vec![None; n + 1];

@@ -48,6 +48,10 @@ use truncation::TruncationLog;
 
 const ZERO: C64 = C64::new(0.0, 0.0);
 
+/// Number of terms above which [`MpsState`] evaluates an [`Observable`](crate::Observable) in
+/// one sweep through its MPO instead of term by term.
+pub const MPO_EXPECTATION_TERMS: usize = 4;
+
 /// Settings of an [`MpsState`]: truncation, threads and the norm check.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MpsConfig {
@@ -735,6 +739,20 @@ impl super::StateBackend for MpsState {
 
     fn expectation_pauli(&self, pauli: &crate::PauliString) -> Result<f64> {
         self.expectation_pauli_impl(pauli)
+    }
+
+    /// One contraction per term for a few terms; beyond [`MPO_EXPECTATION_TERMS`] terms, one
+    /// sweep through the observable's MPO.
+    fn expectation(&self, observable: &crate::Observable) -> Result<f64> {
+        observable.check(self.n_qubits)?;
+        if observable.terms().len() > MPO_EXPECTATION_TERMS {
+            return self.mpo_expectation(observable);
+        }
+        let mut total = 0.0;
+        for (w, p) in observable.terms() {
+            total += w * self.expectation_pauli(p)?;
+        }
+        Ok(total)
     }
 
     fn z_expectations(&self) -> Result<Vec<f64>> {
