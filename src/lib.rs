@@ -49,12 +49,16 @@ pub mod circuit;
 pub mod error;
 mod linalg;
 pub mod observable;
+pub mod qasm;
 
 pub use backend::{
     DenseState, MpsConfig, MpsState, Parallelism, StateBackend, Truncation, TruncationReport,
 };
 pub use bits::BitString;
-pub use circuit::{Circuit, Gate, GateMatrix, Instruction, Param};
-pub use error::{Error, ParamSource, Result};
+pub use circuit::{
+    Circuit, Gate, GateMatrix, Instruction, MeasuredCircuit, Operation, Param, Program,
+    ProgramStats, Register,
+};
+pub use error::{Error, ParamSource, QasmErrorKind, Result};
 pub use linalg::SVD_RESIDUAL_TOLERANCE;
 pub use observable::{Observable, Pauli, PauliString};

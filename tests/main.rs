@@ -4,3 +4,5 @@
 mod common;
 #[path = "suite/cross_check.rs"]
 mod cross_check;
+#[path = "suite/qasm.rs"]
+mod qasm;
