@@ -50,6 +50,7 @@ pub mod error;
 mod linalg;
 pub mod observable;
 pub mod qasm;
+pub mod run;
 
 pub use backend::{
     DenseState, MpsConfig, MpsState, Parallelism, StateBackend, Truncation, TruncationReport,

@@ -6,3 +6,5 @@ mod common;
 mod cross_check;
 #[path = "suite/qasm.rs"]
 mod qasm;
+#[path = "suite/trajectories.rs"]
+mod trajectories;
