@@ -168,24 +168,41 @@ where
     B: StateBackend + Clone,
 {
     check_width(program, &initial)?;
-    let mut counts = Counts::new();
     if let Ok(split) = program.to_circuit() {
         let mut state = initial;
         state.run(&split.circuit, &[], &[])?;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut clbits = BitString::zeros(program.n_clbits());
-        for sample in state.sample(shots, &mut rng)? {
-            for &(qubit, clbit) in &split.measurements {
-                clbits.set(clbit, sample.get(qubit));
-            }
-            *counts.entry(program.format_clbits(&clbits)).or_insert(0) += 1;
-        }
-        return Ok(counts);
+        return sample_counts(program, &split.measurements, &state, shots, seed);
     }
+    let mut counts = Counts::new();
     for_each_trajectory(program, initial, shots, seed, |_, _, clbits| {
         *counts.entry(program.format_clbits(clbits)).or_insert(0) += 1;
         Ok(())
     })?;
+    Ok(counts)
+}
+
+/// Counts of `shots` samples of `state` read through final `measurements` (`(qubit,
+/// clbit)` pairs, as in [`crate::MeasuredCircuit`]), drawn from
+/// `ChaCha8Rng::seed_from_u64(seed)`. Classical bits no measurement writes read 0.
+///
+/// # Errors
+/// Any error of [`StateBackend::sample`].
+pub fn sample_counts<B: StateBackend>(
+    program: &Program,
+    measurements: &[(usize, usize)],
+    state: &B,
+    shots: usize,
+    seed: u64,
+) -> Result<Counts> {
+    let mut counts = Counts::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut clbits = BitString::zeros(program.n_clbits());
+    for sample in state.sample(shots, &mut rng)? {
+        for &(qubit, clbit) in measurements {
+            clbits.set(clbit, sample.get(qubit));
+        }
+        *counts.entry(program.format_clbits(&clbits)).or_insert(0) += 1;
+    }
     Ok(counts)
 }
 

@@ -72,6 +72,8 @@ fn reference_circuits_match_qiskit_on_both_backends() {
             let all: Vec<usize> = (0..n).collect();
             let p_dense: Vec<f64> = dense.amplitudes().iter().map(|a| a.norm_sqr()).collect();
             let p_mps = mps.marginal_probabilities(&all).unwrap();
+            let f = super::common::fidelity(dense.amplitudes(), &mps.to_dense().unwrap());
+            assert!((f - 1.0).abs() < 1e-10, "{name}: MPS-dense fidelity {f}");
             for (label, p) in [("dense", p_dense), ("mps", p_mps)] {
                 let worst = p
                     .iter()
