@@ -42,6 +42,8 @@
 //! `docs/architecture.md`.
 
 #![warn(missing_docs)]
+// Index loops mirror the tensor formulas they implement; iterator chains would hide them.
+#![allow(clippy::needless_range_loop)]
 
 pub mod backend;
 mod bits;
@@ -53,7 +55,8 @@ pub mod qasm;
 pub mod run;
 
 pub use backend::{
-    DenseState, MpsConfig, MpsState, Parallelism, StateBackend, Truncation, TruncationReport,
+    DenseState, MpsConfig, MpsState, Parallelism, StateBackend, Truncation, TruncationEvent,
+    TruncationReport,
 };
 pub use bits::BitString;
 pub use circuit::{
@@ -63,3 +66,8 @@ pub use circuit::{
 pub use error::{Error, ParamSource, QasmErrorKind, Result};
 pub use linalg::SVD_RESIDUAL_TOLERANCE;
 pub use observable::{Observable, Pauli, PauliString};
+
+/// The code blocks of README.md, compiled and run as doctests so the README cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

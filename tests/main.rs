@@ -1,4 +1,5 @@
 //! Integration tests, one binary with modules (one link step instead of many).
+#![allow(clippy::needless_range_loop)]
 
 #[cfg(feature = "cli")]
 #[path = "suite/cli.rs"]
@@ -7,7 +8,17 @@ mod cli;
 mod common;
 #[path = "suite/cross_check.rs"]
 mod cross_check;
+#[path = "suite/errors.rs"]
+mod errors;
+#[path = "suite/gates.rs"]
+mod gates;
+#[path = "suite/large.rs"]
+mod large;
 #[path = "suite/qasm.rs"]
 mod qasm;
+#[path = "suite/sampling.rs"]
+mod sampling;
 #[path = "suite/trajectories.rs"]
 mod trajectories;
+#[path = "suite/truncation.rs"]
+mod truncation;

@@ -297,7 +297,7 @@ impl StateBackend for DenseState {
                 0.0
             }
         });
-        if !(probability >= super::MIN_OUTCOME_PROBABILITY) {
+        if probability.is_nan() || probability < super::MIN_OUTCOME_PROBABILITY {
             return Err(Error::ImpossibleOutcome {
                 qubit,
                 outcome,

@@ -190,3 +190,17 @@ pub fn fidelity(a: &[C64], b: &[C64]) -> f64 {
         .sum::<C64>()
         .norm_sqr()
 }
+
+/// Property-test settings: `cases` cases from a fixed seed, so CI runs the same cases every
+/// time (committed regressions replay first). Set `QFL_PROPTEST_SEED=<u64>` to explore others.
+pub fn proptest_config(cases: u32) -> ProptestConfig {
+    let seed = std::env::var("QFL_PROPTEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_2026);
+    ProptestConfig {
+        cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
+        ..ProptestConfig::default()
+    }
+}

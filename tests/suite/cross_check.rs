@@ -30,7 +30,7 @@ fn pauli_strategy() -> impl Strategy<Value = Vec<(usize, u8)>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    #![proptest_config(super::common::proptest_config(192))]
 
     #[test]
     fn mps_equals_dense(rc in random_circuit(1, 10, 60), paulis in proptest::collection::vec(pauli_strategy(), 4)) {
@@ -141,7 +141,7 @@ impl Cu3Helper for qfl::Circuit {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(super::common::proptest_config(64))]
 
     /// Mid-circuit projection and measurement agree between the backends: same outcome
     /// probability, same post-measurement state, and the circuit continues correctly.

@@ -32,7 +32,7 @@
 mod readout;
 mod truncation;
 
-pub use truncation::{EXACT_CUTOFF, Truncation, TruncationReport};
+pub use truncation::{EXACT_CUTOFF, Truncation, TruncationEvent, TruncationReport};
 
 use faer::{Mat, MatRef};
 use num_complex::Complex64 as C64;
@@ -212,9 +212,20 @@ impl MpsState {
         self.centre
     }
 
-    /// What truncation has discarded so far.
+    /// What truncation has discarded so far (totals, per-bond sums, fidelity estimate and
+    /// proven bound).
     pub fn truncation_report(&self) -> TruncationReport {
         self.log.report()
+    }
+
+    /// Every cut that discarded weight, in order.
+    pub fn truncation_events(&self) -> &[TruncationEvent] {
+        &self.log.events
+    }
+
+    /// Number of two-site updates applied so far (gates and routing swaps).
+    pub fn two_site_updates(&self) -> usize {
+        self.log.updates
     }
 
     /// Largest bond dimension now.
@@ -441,6 +452,7 @@ impl MpsState {
                 });
             }
         }
+        self.log.next_update();
         for (bond, eps, kept) in cuts {
             self.log.record(bond, eps, kept);
         }
@@ -588,15 +600,32 @@ impl MpsState {
                 pos -= 1;
             }
         }
-        for &b in &swaps {
-            self.swap_sites(b)?;
-        }
+        // If a swap or the gate fails (each leaves the state as it was), undo the swaps
+        // already made so qubit i is back on site i and the error leaves the state usable.
         let gm = window_matrix(m, &order);
-        self.apply_window(&gm, start, k)?;
-        for &b in swaps.iter().rev() {
-            self.swap_sites(b)?;
+        let mut done = 0;
+        let mut outcome = Ok(());
+        for &b in &swaps {
+            outcome = self.swap_sites(b);
+            if outcome.is_err() {
+                break;
+            }
+            done += 1;
         }
-        Ok(())
+        if outcome.is_ok() {
+            outcome = self.apply_window(&gm, start, k);
+            if outcome.is_ok() {
+                for &b in swaps.iter().rev() {
+                    self.swap_sites(b)?;
+                }
+                return Ok(());
+            }
+        }
+        for &b in swaps[..done].iter().rev() {
+            // Best effort: the original error is the one worth reporting.
+            let _ = self.swap_sites(b);
+        }
+        outcome
     }
 }
 
@@ -637,7 +666,7 @@ impl super::StateBackend for MpsState {
             .flat_map(|r| site.data[chi_l * (keep + 2 * r)..chi_l * (keep + 2 * r + 1)].iter())
             .map(|z| z.norm_sqr())
             .sum();
-        if !(probability >= super::MIN_OUTCOME_PROBABILITY) {
+        if probability.is_nan() || probability < super::MIN_OUTCOME_PROBABILITY {
             return Err(Error::ImpossibleOutcome {
                 qubit,
                 outcome,
@@ -694,6 +723,6 @@ impl super::StateBackend for MpsState {
     }
 
     fn fidelity_estimate(&self) -> f64 {
-        self.log.report().fidelity_estimate
+        self.log.fidelity_estimate()
     }
 }

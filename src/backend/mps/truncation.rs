@@ -119,6 +119,19 @@ impl Truncation {
     }
 }
 
+/// One cut that discarded weight.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TruncationEvent {
+    /// Index of the two-site update (counting every two-site update, swaps included).
+    pub update: usize,
+    /// Bond of the cut (between qubits `bond` and `bond + 1`).
+    pub bond: usize,
+    /// Discarded fraction of the weight.
+    pub discarded: f64,
+    /// Bond dimension kept.
+    pub kept: usize,
+}
+
 /// What truncation has discarded so far from an MPS.
 ///
 /// Every cut that truncated contributes its discarded fraction `eps` of the weight. The
@@ -143,6 +156,8 @@ pub struct TruncationReport {
 /// Running totals kept by the state.
 #[derive(Clone, Debug)]
 pub(crate) struct TruncationLog {
+    pub events: Vec<TruncationEvent>,
+    pub updates: usize,
     pub discarded_per_bond: Vec<f64>,
     pub truncating_cuts: usize,
     pub largest_discard: f64,
@@ -154,6 +169,8 @@ pub(crate) struct TruncationLog {
 impl TruncationLog {
     pub fn new(n_qubits: usize) -> Self {
         TruncationLog {
+            events: Vec::new(),
+            updates: 0,
             discarded_per_bond: vec![0.0; n_qubits.saturating_sub(1)],
             truncating_cuts: 0,
             largest_discard: 0.0,
@@ -163,9 +180,20 @@ impl TruncationLog {
         }
     }
 
+    /// Counts one two-site update (its cuts are then recorded with `record`).
+    pub fn next_update(&mut self) {
+        self.updates += 1;
+    }
+
     pub fn record(&mut self, bond: usize, eps: f64, kept: usize) {
         self.peak_bond = self.peak_bond.max(kept);
         if eps > 0.0 {
+            self.events.push(TruncationEvent {
+                update: self.updates,
+                bond,
+                discarded: eps,
+                kept,
+            });
             self.discarded_per_bond[bond] += eps;
             self.truncating_cuts += 1;
             self.largest_discard = self.largest_discard.max(eps);
@@ -174,13 +202,17 @@ impl TruncationLog {
         }
     }
 
+    pub fn fidelity_estimate(&self) -> f64 {
+        self.log_fidelity.exp()
+    }
+
     pub fn report(&self) -> TruncationReport {
         let angle = self.angle_sum.min(std::f64::consts::FRAC_PI_2);
         TruncationReport {
             discarded_per_bond: self.discarded_per_bond.clone(),
             truncating_cuts: self.truncating_cuts,
             largest_discard: self.largest_discard,
-            fidelity_estimate: self.log_fidelity.exp(),
+            fidelity_estimate: self.fidelity_estimate(),
             fidelity_lower_bound: angle.cos().powi(2),
             peak_bond: self.peak_bond,
         }
