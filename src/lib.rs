@@ -10,6 +10,16 @@
 //! - [`observable`]: [`PauliString`] and weighted sums ([`Observable`]).
 //! - [`backend`]: the [`StateBackend`] trait with two implementations, [`DenseState`] (exact)
 //!   and [`MpsState`] (SVD truncation with explicit [`Truncation`] settings).
+//! - [`qasm`]: the OpenQASM 2.0 importer, giving a [`Program`] (registers, gates,
+//!   measurements, resets, classical `if`); [`Program::to_circuit`] gives the unitary
+//!   [`Circuit`] when the measurements are final.
+//! - [`run`]: programs shot by shot (seeded trajectories) on any backend, sampling, and
+//!   exact outcome distributions. See `docs/qasm.md`.
+//!
+//! ## Feature flags
+//! - `cli` (default): the `qfl` command line (`qfl run`, `qfl info`) and its dependencies
+//!   (clap, indicatif, serde, serde_json). The library itself needs none of them:
+//!   `default-features = false` leaves them out.
 //!
 //! Only the private `linalg` module and the MPS backend talk to faer; the public API speaks
 //! `num_complex::Complex64`.
