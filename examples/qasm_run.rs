@@ -25,10 +25,11 @@ fn mps(n: usize) -> qfl::Result<MpsState> {
 }
 
 fn main() -> qfl::Result<()> {
-    // 1. A 10-qubit ripple-carry adder: gates, then measurements of the output register.
-    let program = qfl::qasm::parse_file(data("adder_n10.qasm"))?;
+    // 1. Quantum phase estimation on 9 qubits: gates, then measurements of the counting
+    //    register.
+    let program = qfl::qasm::parse_file(data("qpe_n9.qasm"))?;
     println!(
-        "adder_n10: {} qubits in {} registers, {} classical bits, {} operations",
+        "qpe_n9: {} qubits in {} register(s), {} classical bits, {} operations",
         program.n_qubits(),
         program.qregs().len(),
         program.n_clbits(),
@@ -41,8 +42,13 @@ fn main() -> qfl::Result<()> {
         println!("  <Z> of {:<7} = {z:+.6}", program.qubit_name(q));
     }
     // Counts keys follow Qiskit: last classical register first, bit 0 rightmost.
-    let counts = sample_counts(&program, &split.measurements, &psi, 100, 7)?;
-    println!("  counts over creg ans[5] (100 shots): {counts:?}");
+    let counts = sample_counts(&program, &split.measurements, &psi, 1000, 7)?;
+    let mut top: Vec<_> = counts.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1));
+    println!(
+        "  most frequent of 1000 shots: {:?}",
+        &top[..top.len().min(3)]
+    );
     println!(
         "  peak bond {}, fidelity estimate {:.12}",
         psi.max_bond_dimension(),

@@ -14,7 +14,7 @@
 //! The lexer and recursive-descent parser are hand written: no dependency, bounded
 //! recursion (expression nesting, gate nesting, includes) and bounded output
 //! ([`MAX_OPERATIONS`]), and no panic on any input. Every error is an
-//! [`Error::Qasm`](crate::Error::Qasm) with the file, line and column:
+//! [`Error::Qasm`] with the file, line and column:
 //!
 //! ```
 //! let err = qfl::qasm::parse_str(
