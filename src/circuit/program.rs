@@ -347,6 +347,16 @@ impl Program {
         Ok(self)
     }
 
+    /// Appends an operation the caller has already validated (the QASM parser checks every
+    /// index where it reads it, with a located error); checked again in debug builds.
+    pub(crate) fn push_prevalidated(&mut self, op: Operation) {
+        debug_assert!(
+            self.check_op(&op, false).is_ok(),
+            "invalid operation {op:?}"
+        );
+        self.ops.push(op);
+    }
+
     /// The unitary circuit and its final measurements.
     ///
     /// Allowed besides gates: barriers; measurements after which no gate or reset touches

@@ -623,13 +623,9 @@ impl<'s, 'c> Parser<'s, 'c> {
                 op: Box::new(op),
             },
         };
-        // The parser has checked everything Program::push checks; a failure here would be
-        // a bug, reported as an error rather than a panic.
-        self.ctx
-            .program
-            .push(op)
-            .map(|_| ())
-            .map_err(|e| self.err(pos, Kind::InvalidValue, e.to_string()))
+        // Qubits, bits and registers were checked where they were read.
+        self.ctx.program.push_prevalidated(op);
+        Ok(())
     }
 
     fn barrier(&mut self) -> Result<()> {
@@ -1294,7 +1290,8 @@ fn expand_into(
                 op: Box::new(Operation::Gate(inst)),
             },
         };
-        program.push(op).map(|_| ()).map_err(|e| e.to_string())
+        program.push_prevalidated(op);
+        Ok(())
     };
     if depth > MAX_GATE_DEPTH {
         return Err(format!("gate expansion deeper than {MAX_GATE_DEPTH}"));

@@ -233,6 +233,52 @@ fn info_reports_counts_depth_and_range() {
 }
 
 #[test]
+fn auto_backend_switches_to_mps_beyond_20_qubits() {
+    let mut src =
+        String::from("OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg a[15];\nqreg b[15];\nh a[0];\n");
+    for q in 0..14 {
+        src.push_str(&format!("cx a[{q}], a[{}];\n", q + 1));
+    }
+    src.push_str("cx a[14], b[0];\n");
+    for q in 0..14 {
+        src.push_str(&format!("cx b[{q}], b[{}];\n", q + 1));
+    }
+    let ghz = TempFile::new("ghz30.qasm", &src);
+    let o = qfl(&[
+        "run",
+        ghz.path(),
+        "--observable",
+        "Z0 Z29",
+        "--shots",
+        "200",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["backend"], "mps");
+    assert_eq!(v["n_qubits"], 30);
+    assert_eq!(v["mps"]["peak_bond"], 2);
+    assert!((v["observables"][0]["value"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+    assert!(
+        v["z"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|z| z.as_f64().unwrap().abs() < 1e-12)
+    );
+    // No measurement in the file: counts over all qubits, all zeros or all ones.
+    assert_eq!(v["counts_over"], "all qubits");
+    let counts = v["counts"].as_object().unwrap();
+    assert!(
+        counts
+            .keys()
+            .all(|k| k == &"0".repeat(30) || k == &"1".repeat(30))
+    );
+}
+
+#[test]
 fn help_and_version_exit_0() {
     for args in [["--help"], ["--version"]] {
         let o = qfl(&args);
