@@ -8,10 +8,16 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use qfl::grad::adjoint_gradient;
-use qfl::{Circuit, DenseState, MpsConfig, MpsState, Observable, Param, PauliString, StateBackend, Truncation};
+use qfl::{
+    Circuit, DenseState, MpsConfig, MpsState, Observable, Param, PauliString, StateBackend,
+    Truncation,
+};
 
 fn qfl_circuit(m: usize, p: usize) -> Circuit {
-    let mut c = Circuit::new(m).expect("m > 0").with_inputs(m).with_params(2 * m * p);
+    let mut c = Circuit::new(m)
+        .expect("m > 0")
+        .with_inputs(m)
+        .with_params(2 * m * p);
     for block in 0..p {
         for q in 0..m {
             c.ry(Param::input(q), q).expect("valid");
@@ -35,11 +41,15 @@ fn bench_gradient(crit: &mut Criterion) {
     group.sample_size(10);
     let config = MpsConfig::default().with_truncation(Truncation::default().with_max_bond(64));
     for &m in &[8usize, 64, 256] {
-        let obs = (0..m).fold(Observable::new(), |o, q| o.with_term(1.0 / (1 + q) as f64, PauliString::z(q)));
+        let obs = (0..m).fold(Observable::new(), |o, q| {
+            o.with_term(1.0 / (1 + q) as f64, PauliString::z(q))
+        });
         let x: Vec<f64> = (0..m).map(|q| (0.7 * q as f64).sin()).collect();
         for &p in &[1usize, 2, 4] {
             let c = qfl_circuit(m, p);
-            let theta: Vec<f64> = (0..c.n_params()).map(|k| 0.1 + 0.37 * (k % 13) as f64).collect();
+            let theta: Vec<f64> = (0..c.n_params())
+                .map(|k| 0.1 + 0.37 * (k % 13) as f64)
+                .collect();
             let id = format!("M{m}_P{p}");
             group.bench_function(BenchmarkId::new("mps_forward", &id), |b| {
                 b.iter(|| {
@@ -49,7 +59,16 @@ fn bench_gradient(crit: &mut Criterion) {
                 })
             });
             group.bench_function(BenchmarkId::new("mps_gradient", &id), |b| {
-                b.iter(|| adjoint_gradient(MpsState::new(m, config).expect("valid"), &c, &theta, &x, &obs).expect("runs"))
+                b.iter(|| {
+                    adjoint_gradient(
+                        MpsState::new(m, config).expect("valid"),
+                        &c,
+                        &theta,
+                        &x,
+                        &obs,
+                    )
+                    .expect("runs")
+                })
             });
             if m <= 20 {
                 group.bench_function(BenchmarkId::new("dense_forward", &id), |b| {
@@ -60,7 +79,10 @@ fn bench_gradient(crit: &mut Criterion) {
                     })
                 });
                 group.bench_function(BenchmarkId::new("dense_gradient", &id), |b| {
-                    b.iter(|| adjoint_gradient(DenseState::new(m).expect("fits"), &c, &theta, &x, &obs).expect("runs"))
+                    b.iter(|| {
+                        adjoint_gradient(DenseState::new(m).expect("fits"), &c, &theta, &x, &obs)
+                            .expect("runs")
+                    })
                 });
             }
         }

@@ -24,6 +24,42 @@ impl std::fmt::Display for ParamSource {
     }
 }
 
+/// What kind of problem an OpenQASM source has (see [`Error::Qasm`]).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QasmErrorKind {
+    /// The text does not follow the grammar (or cannot be tokenized).
+    Syntax,
+    /// A register that was never declared.
+    UndeclaredRegister,
+    /// A gate that was never defined.
+    UndeclaredGate,
+    /// An identifier in an expression that is not a parameter of the enclosing gate.
+    UndeclaredParameter,
+    /// A gate called with the wrong number of qubit arguments.
+    WrongArgumentCount,
+    /// A gate called with the wrong number of angle parameters.
+    WrongParameterCount,
+    /// A register index beyond the register size.
+    IndexOutOfRange,
+    /// Registers of different sizes broadcast together.
+    SizeMismatch,
+    /// The same qubit twice in one gate, or a duplicate name in a gate signature.
+    RepeatedQubit,
+    /// A name declared twice.
+    Redefinition,
+    /// An `opaque` gate was used: it has no definition to simulate.
+    Opaque,
+    /// A value that is not allowed: a non-finite angle, a zero size, an integer too large.
+    InvalidValue,
+    /// An include that cannot be read.
+    Include,
+    /// Valid syntax that qfl does not support (an OpenQASM version other than 2).
+    Unsupported,
+    /// A limit on nesting, recursion or program size was exceeded.
+    Limit,
+}
+
 /// Everything that can go wrong in qfl.
 #[non_exhaustive]
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -224,6 +260,49 @@ pub enum Error {
         probability: f64,
     },
 
+    /// A problem in an OpenQASM source, with the file, line and column where it is.
+    #[error("{file}:{line}:{column}: {message}")]
+    Qasm {
+        /// The file name as given (or the name given to a parsed string).
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// What kind of problem it is.
+        kind: QasmErrorKind,
+        /// What is wrong, for a person.
+        message: String,
+    },
+
+    /// A file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+
+    /// A program operation that needs shot-by-shot simulation where a unitary circuit was
+    /// asked for.
+    #[error("operation {index} ({operation}) is not unitary: {reason}")]
+    NotUnitaryProgram {
+        /// Index of the operation in the program.
+        index: usize,
+        /// The operation, as text.
+        operation: String,
+        /// Why it prevents a unitary circuit.
+        reason: &'static str,
+    },
+
+    /// Following every measurement branch would need more branches than allowed.
+    #[error("exact outcome distribution needs more than {max} branches")]
+    TooManyBranches {
+        /// The limit.
+        max: usize,
+    },
+
     /// Every SVD algorithm in the fallback ladder failed on a cut.
     #[error("SVD of a {rows}x{cols} matrix failed: {reason}")]
     SvdFailed {
@@ -234,6 +313,16 @@ pub enum Error {
         /// Why the last attempt was rejected.
         reason: String,
     },
+}
+
+impl Error {
+    /// The kind of an [`Error::Qasm`], `None` for any other error.
+    pub fn qasm_kind(&self) -> Option<QasmErrorKind> {
+        match self {
+            Error::Qasm { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
 }
 
 /// Result alias used throughout qfl.

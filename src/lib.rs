@@ -11,6 +11,16 @@
 //! - [`backend`]: the [`StateBackend`] trait with two implementations, [`DenseState`] (exact)
 //!   and [`MpsState`] (SVD truncation with explicit [`Truncation`] settings).
 //! - [`grad`]: adjoint differentiation of expectation values on either backend.
+//! - [`qasm`]: the OpenQASM 2.0 importer, giving a [`Program`] (registers, gates,
+//!   measurements, resets, classical `if`); [`Program::to_circuit`] gives the unitary
+//!   [`Circuit`] when the measurements are final.
+//! - [`run`]: programs shot by shot (seeded trajectories) on any backend, sampling, and
+//!   exact outcome distributions. See `docs/qasm.md`.
+//!
+//! ## Feature flags
+//! - `cli` (default): the `qfl` command line (`qfl run`, `qfl info`) and its dependencies
+//!   (clap, indicatif, serde, serde_json). The library itself needs none of them:
+//!   `default-features = false` leaves them out.
 //!
 //! Only the private `linalg` module and the MPS backend talk to faer; the public API speaks
 //! `num_complex::Complex64`.
@@ -53,14 +63,19 @@ pub mod error;
 pub mod grad;
 mod linalg;
 pub mod observable;
+pub mod qasm;
+pub mod run;
 
 pub use backend::{
     AdjointBackend, AdjointPair, DenseState, MpsConfig, MpsState, Parallelism, StateBackend,
     Truncation, TruncationEvent, TruncationReport,
 };
 pub use bits::BitString;
-pub use circuit::{Circuit, Gate, GateMatrix, Instruction, Param};
-pub use error::{Error, ParamSource, Result};
+pub use circuit::{
+    Circuit, Gate, GateMatrix, Instruction, MeasuredCircuit, Operation, Param, Program,
+    ProgramStats, Register,
+};
+pub use error::{Error, ParamSource, QasmErrorKind, Result};
 pub use linalg::SVD_RESIDUAL_TOLERANCE;
 pub use observable::{Observable, Pauli, PauliString};
 

@@ -1,6 +1,9 @@
 //! Integration tests, one binary with modules (one link step instead of many).
 #![allow(clippy::needless_range_loop)]
 
+#[cfg(feature = "cli")]
+#[path = "suite/cli.rs"]
+mod cli;
 #[path = "suite/common.rs"]
 mod common;
 #[path = "suite/cross_check.rs"]
@@ -13,7 +16,11 @@ mod gates;
 mod gradients;
 #[path = "suite/large.rs"]
 mod large;
+#[path = "suite/qasm.rs"]
+mod qasm;
 #[path = "suite/sampling.rs"]
 mod sampling;
+#[path = "suite/trajectories.rs"]
+mod trajectories;
 #[path = "suite/truncation.rs"]
 mod truncation;

@@ -7,9 +7,11 @@
 
 mod gate;
 mod param;
+mod program;
 
 pub use gate::{Gate, GateMatrix, UNITARY_TOLERANCE, Unitary1, Unitary2};
 pub use param::Param;
+pub use program::{MAX_PROGRAM_BITS, MeasuredCircuit, Operation, Program, ProgramStats, Register};
 
 use crate::error::{Error, ParamSource, Result};
 
@@ -29,6 +31,43 @@ impl Instruction {
     /// The qubits, in the gate's argument order (controls first).
     pub fn qubits(&self) -> &[usize] {
         &self.qubits[..self.gate.n_qubits()]
+    }
+
+    /// A validated instruction with fixed angles on a register of `n_qubits` (used by
+    /// [`Program`], which has no `theta` or `x`).
+    pub(crate) fn checked(gate: Gate, qubits: &[usize], n_qubits: usize) -> Result<Self> {
+        let arity = gate.n_qubits();
+        if qubits.len() != arity {
+            return Err(Error::WrongArity {
+                gate: gate.name(),
+                expected: arity,
+                got: qubits.len(),
+            });
+        }
+        for (k, &q) in qubits.iter().enumerate() {
+            if q >= n_qubits {
+                return Err(Error::QubitOutOfRange { qubit: q, n_qubits });
+            }
+            if qubits[..k].contains(&q) {
+                return Err(Error::RepeatedQubit {
+                    qubit: q,
+                    context: format!("gate {}", gate.name()),
+                });
+            }
+        }
+        for p in gate.params() {
+            p.check_finite(gate.name())?;
+            if let Some((kind, index)) = p.source() {
+                return Err(Error::ParamIndexOutOfRange {
+                    kind,
+                    index,
+                    declared: 0,
+                });
+            }
+        }
+        let mut q = [0usize; 3];
+        q[..arity].copy_from_slice(qubits);
+        Ok(Instruction { gate, qubits: q })
     }
 }
 

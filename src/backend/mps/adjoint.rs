@@ -323,7 +323,12 @@ impl MpsAdjointPair {
         while self.left_valid < j {
             let i = self.left_valid;
             let env = self.left[i].as_ref().expect("valid left environment");
-            self.left[i + 1] = Some(extend_left(env, &self.lambda.sites[i], &self.psi.sites[i], p));
+            self.left[i + 1] = Some(extend_left(
+                env,
+                &self.lambda.sites[i],
+                &self.psi.sites[i],
+                p,
+            ));
             self.left_valid = i + 1;
         }
     }

@@ -1,0 +1,605 @@
+//! The `qfl` command line: simulate and summarize OpenQASM 2.0 files.
+//!
+//! ```text
+//! qfl run FILE.qasm [--backend dense|mps|auto] [--max-bond N] [--cutoff EPS]
+//!                   [--observable "0.5*X1 Y2 + Z0"]... [--shots N] [--seed S]
+//!                   [--format text|json] [--quiet]
+//! qfl info FILE.qasm [--format text|json]
+//! ```
+//!
+//! Exit codes: 0 success, 2 bad input (unreadable or invalid file, bad flags or
+//! observables), 1 any other failure. Errors are one-line messages on stderr.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+use serde::Serialize;
+
+use qfl::run::{Counts, for_each_trajectory, sample_counts};
+use qfl::{
+    DenseState, Error, MpsConfig, MpsState, Observable, PauliString, Program, StateBackend,
+    Truncation,
+};
+
+/// Largest qubit count `--backend auto` simulates with the dense state vector.
+const AUTO_DENSE_MAX_QUBITS: usize = 20;
+
+/// Shots used for a program that needs trajectories when `--shots` is not given.
+const DEFAULT_TRAJECTORY_SHOTS: usize = 1024;
+
+#[derive(Parser)]
+#[command(
+    name = "qfl",
+    version,
+    about = "Simulate OpenQASM 2.0 circuits as matrix product states or dense state vectors"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a circuit: <Z_i> of every qubit, observables, counts.
+    Run(RunArgs),
+    /// Summarize a circuit: registers, gate counts, depth, two-qubit and long-range gates.
+    Info(InfoArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendChoice {
+    /// Exact state vector (2^n amplitudes).
+    Dense,
+    /// Matrix product state with truncation.
+    Mps,
+    /// Dense up to 20 qubits, MPS beyond.
+    Auto,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Human-readable text.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The OpenQASM 2.0 file.
+    file: PathBuf,
+    /// Simulator.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    /// Largest MPS bond dimension.
+    #[arg(long, default_value_t = 64)]
+    max_bond: usize,
+    /// MPS truncation cutoff: discarded weight allowed per cut.
+    #[arg(long, default_value_t = 1e-16)]
+    cutoff: f64,
+    /// An observable to measure: Pauli strings with optional weights, joined by + or -,
+    /// such as "Z0 Z5" or "0.5*X1 Y2 - Z0". Repeat for several.
+    #[arg(long = "observable", value_name = "TERMS")]
+    observables: Vec<String>,
+    /// Number of shots to sample (counts over the classical registers).
+    #[arg(long)]
+    shots: Option<usize>,
+    /// Seed of the sampling and of the trajectories.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// The OpenQASM 2.0 file.
+    file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// A failure and its exit code.
+enum Failure {
+    /// Bad input: exit code 2.
+    Input(String),
+    /// Anything else: exit code 1.
+    Run(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Qasm { .. }
+            | Error::Io { .. }
+            | Error::Parse { .. }
+            | Error::InvalidSetting { .. }
+            | Error::QubitOutOfRange { .. }
+            | Error::RepeatedQubit { .. }
+            | Error::StateTooLarge { .. }
+            | Error::NoQubits => Failure::Input(e.to_string()),
+            other => Failure::Run(other.to_string()),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(&args),
+        Command::Info(args) => info(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Parses `"0.5*X1 Y2 - Z0 + 2*Z3 Z4"` into a weighted sum.
+fn parse_observable(text: &str) -> Result<Observable, Failure> {
+    let bad = |reason: String| Failure::Input(format!("observable {text:?}: {reason}"));
+    let mut observable = Observable::new();
+    let mut sign = 1.0;
+    let mut weight: Option<f64> = None;
+    let mut factors: Vec<&str> = Vec::new();
+    let mut flush = |sign: f64, weight: Option<f64>, factors: &mut Vec<&str>| {
+        if factors.is_empty() && weight.is_none() {
+            return Err(bad("empty term".into()));
+        }
+        let pauli: PauliString = factors
+            .join(" ")
+            .parse()
+            .map_err(|e: Error| bad(e.to_string()))?;
+        observable.add_term(sign * weight.unwrap_or(1.0), pauli);
+        factors.clear();
+        Ok(())
+    };
+    if text.trim().is_empty() {
+        return Err(bad("empty observable".into()));
+    }
+    for token in text.split_whitespace() {
+        match token {
+            "+" | "-" => {
+                flush(sign, weight, &mut factors)?;
+                sign = if token == "-" { -1.0 } else { 1.0 };
+                weight = None;
+            }
+            _ => {
+                let factor = match token.rsplit_once('*') {
+                    Some((w, rest)) => {
+                        if weight.is_some() || !factors.is_empty() {
+                            return Err(bad(format!("weight in the middle of a term: {token:?}")));
+                        }
+                        let w: f64 = w
+                            .parse()
+                            .map_err(|_| bad(format!("invalid weight {w:?}")))?;
+                        if !w.is_finite() {
+                            return Err(bad(format!("weight {w} is not finite")));
+                        }
+                        weight = Some(w);
+                        rest
+                    }
+                    None => token,
+                };
+                if !factor.is_empty() {
+                    factors.push(factor);
+                }
+            }
+        }
+    }
+    flush(sign, weight, &mut factors)?;
+    Ok(observable)
+}
+
+fn read_program(file: &PathBuf) -> Result<(Program, f64), Failure> {
+    let start = Instant::now();
+    let program = qfl::qasm::parse_file(file)?;
+    Ok((program, start.elapsed().as_secs_f64() * 1e3))
+}
+
+fn progress(len: usize, quiet: bool, what: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{what} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}}, eta {{eta}}]"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+#[derive(Serialize)]
+struct ObservableValue {
+    observable: String,
+    value: f64,
+}
+
+#[derive(Serialize)]
+struct MpsSummary {
+    max_bond: usize,
+    cutoff: f64,
+    peak_bond: usize,
+    fidelity_estimate: f64,
+}
+
+#[derive(Serialize)]
+struct Timings {
+    parse_ms: f64,
+    simulate_ms: f64,
+    sample_ms: f64,
+}
+
+#[derive(Serialize)]
+struct RunReport {
+    file: String,
+    n_qubits: usize,
+    n_clbits: usize,
+    operations: usize,
+    backend: &'static str,
+    /// "statevector" (one run, sampled) or "trajectories" (one run per shot).
+    mode: &'static str,
+    /// What the counts keys are: "classical registers" or "all qubits".
+    counts_over: Option<&'static str>,
+    shots: Option<usize>,
+    seed: u64,
+    z: Vec<f64>,
+    observables: Vec<ObservableValue>,
+    counts: Option<Counts>,
+    mps: Option<MpsSummary>,
+    timings: Timings,
+}
+
+/// What a simulation returns, whatever the backend.
+struct Outcome {
+    mode: &'static str,
+    z: Vec<f64>,
+    observables: Vec<f64>,
+    counts: Option<Counts>,
+    counts_over: Option<&'static str>,
+    peak_bond: usize,
+    fidelity: f64,
+    simulate_ms: f64,
+    sample_ms: f64,
+}
+
+fn simulate<B: StateBackend + Clone>(
+    program: &Program,
+    initial: B,
+    observables: &[Observable],
+    args: &RunArgs,
+) -> Result<Outcome, Failure> {
+    let n = program.n_qubits();
+    let start = Instant::now();
+    if let Ok(split) = program.to_circuit() {
+        let mut state = initial;
+        let bar = progress(split.circuit.len(), args.quiet, "gates");
+        for inst in &split.circuit {
+            state.apply_instruction(inst, &[], &[])?;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        state.check_norm("after running the circuit")?;
+        let z = state.z_expectations()?;
+        let values = observables
+            .iter()
+            .map(|o| state.expectation(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        let simulate_ms = start.elapsed().as_secs_f64() * 1e3;
+        let start = Instant::now();
+        let (counts, counts_over) = match args.shots {
+            None => (None, None),
+            Some(shots) if split.measurements.is_empty() => {
+                // No measurement in the file: measure every qubit at the end.
+                let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+                let mut counts = Counts::new();
+                for sample in state.sample(shots, &mut rng)? {
+                    *counts.entry(sample.to_string()).or_insert(0) += 1;
+                }
+                (Some(counts), Some("all qubits"))
+            }
+            Some(shots) => (
+                Some(sample_counts(
+                    program,
+                    &split.measurements,
+                    &state,
+                    shots,
+                    args.seed,
+                )?),
+                Some("classical registers"),
+            ),
+        };
+        return Ok(Outcome {
+            mode: "statevector",
+            z,
+            observables: values,
+            counts,
+            counts_over,
+            peak_bond: state.bond_dimensions().into_iter().max().unwrap_or(1),
+            fidelity: state.fidelity_estimate(),
+            simulate_ms,
+            sample_ms: start.elapsed().as_secs_f64() * 1e3,
+        });
+    }
+    // Mid-circuit measurement, reset or if: one trajectory per shot; expectation values
+    // are averages over the final states, which is the expectation in the mixed state.
+    let shots = args.shots.unwrap_or(DEFAULT_TRAJECTORY_SHOTS);
+    let bar = progress(shots, args.quiet, "shots");
+    let mut z = vec![0.0; n];
+    let mut values = vec![0.0; observables.len()];
+    let mut counts = Counts::new();
+    let mut peak_bond = 1;
+    let mut fidelity = 1.0f64;
+    for_each_trajectory(program, initial, shots, args.seed, |_, state, clbits| {
+        for (acc, v) in z.iter_mut().zip(state.z_expectations()?) {
+            *acc += v;
+        }
+        for (acc, o) in values.iter_mut().zip(observables) {
+            *acc += state.expectation(o)?;
+        }
+        *counts.entry(program.format_clbits(clbits)).or_insert(0) += 1;
+        peak_bond = peak_bond.max(state.bond_dimensions().into_iter().max().unwrap_or(1));
+        fidelity = fidelity.min(state.fidelity_estimate());
+        bar.inc(1);
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let scale = 1.0 / shots.max(1) as f64;
+    z.iter_mut().for_each(|v| *v *= scale);
+    values.iter_mut().for_each(|v| *v *= scale);
+    Ok(Outcome {
+        mode: "trajectories",
+        z,
+        observables: values,
+        counts: Some(counts),
+        counts_over: Some("classical registers"),
+        peak_bond,
+        fidelity,
+        simulate_ms: start.elapsed().as_secs_f64() * 1e3,
+        sample_ms: 0.0,
+    })
+}
+
+fn run(args: &RunArgs) -> Result<(), Failure> {
+    let observables = args
+        .observables
+        .iter()
+        .map(|o| parse_observable(o))
+        .collect::<Result<Vec<_>, _>>()?;
+    let truncation = Truncation::default()
+        .with_max_bond(args.max_bond)
+        .with_cutoff(args.cutoff);
+    truncation.validate()?;
+    let (program, parse_ms) = read_program(&args.file)?;
+    let n = program.n_qubits();
+    if n == 0 {
+        return Err(Failure::Input(format!(
+            "{}: the program declares no qubits",
+            args.file.display()
+        )));
+    }
+    for o in &observables {
+        o.check(n)?;
+    }
+    let use_dense = match args.backend {
+        BackendChoice::Dense => true,
+        BackendChoice::Mps => false,
+        BackendChoice::Auto => n <= AUTO_DENSE_MAX_QUBITS,
+    };
+    let outcome = if use_dense {
+        simulate(&program, DenseState::new(n)?, &observables, args)?
+    } else {
+        let config = MpsConfig::default().with_truncation(truncation);
+        simulate(&program, MpsState::new(n, config)?, &observables, args)?
+    };
+    let report = RunReport {
+        file: args.file.display().to_string(),
+        n_qubits: n,
+        n_clbits: program.n_clbits(),
+        operations: program.len(),
+        backend: if use_dense { "dense" } else { "mps" },
+        mode: outcome.mode,
+        counts_over: outcome.counts_over,
+        shots: outcome.counts.as_ref().map(|c| c.values().sum()),
+        seed: args.seed,
+        z: outcome.z,
+        observables: args
+            .observables
+            .iter()
+            .zip(&outcome.observables)
+            .map(|(o, &value)| ObservableValue {
+                observable: o.clone(),
+                value,
+            })
+            .collect(),
+        counts: outcome.counts,
+        mps: (!use_dense).then_some(MpsSummary {
+            max_bond: args.max_bond,
+            cutoff: args.cutoff,
+            peak_bond: outcome.peak_bond,
+            fidelity_estimate: outcome.fidelity,
+        }),
+        timings: Timings {
+            parse_ms,
+            simulate_ms: outcome.simulate_ms,
+            sample_ms: outcome.sample_ms,
+        },
+    };
+    match args.format {
+        Format::Json => print_json(&report),
+        Format::Text => {
+            print_run_text(&report, &program);
+            Ok(())
+        }
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::Run(format!("cannot write JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn print_run_text(r: &RunReport, program: &Program) {
+    println!(
+        "{}: {} qubits, {} classical bits, {} operations",
+        r.file, r.n_qubits, r.n_clbits, r.operations
+    );
+    match &r.mps {
+        Some(m) => println!(
+            "backend: mps (max bond {}, cutoff {:e})",
+            m.max_bond, m.cutoff
+        ),
+        None => println!("backend: dense"),
+    }
+    if r.mode == "trajectories" {
+        println!(
+            "mode: {} trajectories (mid-circuit measurement, reset or if); expectation values are averages over them",
+            r.shots.unwrap_or(0)
+        );
+    }
+    println!("<Z_i>:");
+    for (q, z) in r.z.iter().enumerate() {
+        println!("  {:>4} {:<10} {:>+.10}", q, program.qubit_name(q), z);
+    }
+    if !r.observables.is_empty() {
+        println!("observables:");
+        for o in &r.observables {
+            println!("  <{}> = {:+.10}", o.observable, o.value);
+        }
+    }
+    if let Some(counts) = &r.counts {
+        println!(
+            "counts ({} shots, seed {}, over {}):",
+            r.shots.unwrap_or(0),
+            r.seed,
+            r.counts_over.unwrap_or("classical registers")
+        );
+        let mut sorted: Vec<(&String, &usize)> = counts.iter().collect();
+        sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (key, count) in sorted {
+            let shown = if key.is_empty() { "(no bits)" } else { key };
+            println!("  {shown}  {count}");
+        }
+    }
+    if let Some(m) = &r.mps {
+        println!(
+            "mps: peak bond {}, fidelity estimate {:.12}",
+            m.peak_bond, m.fidelity_estimate
+        );
+    }
+    println!(
+        "time: parse {:.3} ms, simulate {:.3} ms, sample {:.3} ms",
+        r.timings.parse_ms, r.timings.simulate_ms, r.timings.sample_ms
+    );
+}
+
+#[derive(Serialize)]
+struct RegisterInfo {
+    name: String,
+    size: usize,
+}
+
+#[derive(Serialize)]
+struct InfoReport {
+    file: String,
+    n_qubits: usize,
+    n_clbits: usize,
+    qregs: Vec<RegisterInfo>,
+    cregs: Vec<RegisterInfo>,
+    operations: usize,
+    counts: BTreeMap<&'static str, usize>,
+    conditioned: usize,
+    depth: usize,
+    multi_qubit_gates: usize,
+    long_range_gates: usize,
+    unitary: bool,
+    /// Why the program needs trajectories, when it does.
+    non_unitary_reason: Option<String>,
+    parse_ms: f64,
+}
+
+fn info(args: &InfoArgs) -> Result<(), Failure> {
+    let (program, parse_ms) = read_program(&args.file)?;
+    let stats = program.stats();
+    let regs = |rs: &[qfl::Register]| {
+        rs.iter()
+            .map(|r| RegisterInfo {
+                name: r.name().to_string(),
+                size: r.size(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let non_unitary_reason = match program.to_circuit() {
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    let report = InfoReport {
+        file: args.file.display().to_string(),
+        n_qubits: program.n_qubits(),
+        n_clbits: program.n_clbits(),
+        qregs: regs(program.qregs()),
+        cregs: regs(program.cregs()),
+        operations: program.len(),
+        counts: stats.counts,
+        conditioned: stats.conditioned,
+        depth: stats.depth,
+        multi_qubit_gates: stats.multi_qubit_gates,
+        long_range_gates: stats.long_range_gates,
+        unitary: non_unitary_reason.is_none(),
+        non_unitary_reason,
+        parse_ms,
+    };
+    if args.format == Format::Json {
+        return print_json(&report);
+    }
+    let list = |rs: &[RegisterInfo]| {
+        rs.iter()
+            .map(|r| format!("{}[{}]", r.name, r.size))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!("file: {}", report.file);
+    println!("qubits: {} ({})", report.n_qubits, list(&report.qregs));
+    println!("clbits: {} ({})", report.n_clbits, list(&report.cregs));
+    println!("operations: {}", report.operations);
+    println!("depth: {}", report.depth);
+    println!("two-qubit and larger gates: {}", report.multi_qubit_gates);
+    println!(
+        "long-range gates (non-adjacent qubits): {}",
+        report.long_range_gates
+    );
+    println!("conditioned operations: {}", report.conditioned);
+    match &report.non_unitary_reason {
+        None => println!("unitary: yes (final measurements only)"),
+        Some(reason) => println!("unitary: no ({reason})"),
+    }
+    println!("operation counts:");
+    let mut counts: Vec<(&&str, &usize)> = report.counts.iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (name, count) in counts {
+        println!("  {name:<10} {count}");
+    }
+    println!("parse time: {:.3} ms", report.parse_ms);
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! The `qfl` binary on good and bad files: output, JSON values and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::qasm::data_dir;
+
+fn qfl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qfl"))
+        .args(args)
+        .output()
+        .expect("the qfl binary runs")
+}
+
+fn file(name: &str) -> String {
+    data_dir().join(name).display().to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+/// A scratch file with `content`, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, content: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("qfl-cli-{}-{name}", std::process::id()));
+        std::fs::write(&path, content).unwrap();
+        TempFile(path)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn assert_no_panic(o: &Output) {
+    let err = stderr(o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("RUST_BACKTRACE"), "{err}");
+}
+
+#[test]
+fn run_prints_z_of_every_qubit_matching_the_reference() {
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data_dir().join("reference.json")).unwrap())
+            .unwrap();
+    for name in ["qft_n4.qasm", "adder_n10.qasm", "wstate_n3.qasm"] {
+        let z_ref = reference["circuits"][name]["z"].as_array().unwrap().clone();
+        for backend in ["dense", "mps", "auto"] {
+            let o = qfl(&["run", &file(name), "--backend", backend, "--format", "json"]);
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            let v = json(&o);
+            let z = v["z"].as_array().unwrap();
+            assert_eq!(z.len(), z_ref.len());
+            for (a, b) in z.iter().zip(&z_ref) {
+                assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-8);
+            }
+            let expected_backend = if backend == "mps" { "mps" } else { "dense" };
+            assert_eq!(v["backend"], expected_backend);
+            assert_eq!(v["mps"].is_object(), backend == "mps");
+            assert!(v["timings"]["simulate_ms"].as_f64().unwrap() >= 0.0);
+        }
+    }
+    let o = qfl(&["run", &file("qft_n4.qasm"), "--backend", "mps"]);
+    let out = stdout(&o);
+    assert!(out.contains("<Z_i>:"), "{out}");
+    assert!(out.contains("q[3]"), "{out}");
+    assert!(out.contains("mps: peak bond"), "{out}");
+    assert!(out.contains("fidelity estimate"), "{out}");
+    assert!(out.contains("time: parse"), "{out}");
+}
+
+#[test]
+fn observables_and_counts() {
+    let bell = TempFile::new(
+        "bell.qasm",
+        "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0], q[1];\nmeasure q -> c;\n",
+    );
+    let o = qfl(&[
+        "run",
+        bell.path(),
+        "--observable",
+        "Z0 Z1",
+        "--observable",
+        "0.5*X0 X1 - Z0 + 2*Y0 Y1",
+        "--shots",
+        "500",
+        "--seed",
+        "9",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    let obs = v["observables"].as_array().unwrap();
+    assert_eq!(obs[0]["observable"], "Z0 Z1");
+    assert!((obs[0]["value"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+    // <XX> = 1, <Z0> = 0, <YY> = -1 on the Bell state.
+    assert!((obs[1]["value"].as_f64().unwrap() - (0.5 - 2.0)).abs() < 1e-12);
+    let counts = v["counts"].as_object().unwrap();
+    assert!(counts.keys().all(|k| k == "00" || k == "11"));
+    assert_eq!(
+        counts.values().map(|c| c.as_u64().unwrap()).sum::<u64>(),
+        500
+    );
+    assert_eq!(v["counts_over"], "classical registers");
+    // The same seed gives the same counts.
+    let again = qfl(&[
+        "run",
+        bell.path(),
+        "--shots",
+        "500",
+        "--seed",
+        "9",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(json(&again)["counts"], v["counts"]);
+}
+
+#[test]
+fn non_unitary_files_run_as_trajectories() {
+    let o = qfl(&[
+        "run",
+        &file("qec_sm_n5.qasm"),
+        "--shots",
+        "64",
+        "--backend",
+        "mps",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["mode"], "trajectories");
+    assert_eq!(v["counts"]["01 000"], 64, "{v}");
+    let o = qfl(&["run", &file("inverseqft_n4.qasm"), "--shots", "32"]);
+    let out = stdout(&o);
+    assert!(out.contains("32 trajectories"), "{out}");
+    assert!(out.contains("0 0 0 0  32"), "{out}");
+}
+
+#[test]
+fn bad_input_exits_with_2_and_a_located_message() {
+    let o = qfl(&["run", &file("hhl_n10.qasm")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_no_panic(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("hhl_n10.qasm:186801:9: register 'q' is not declared"),
+        "{err}"
+    );
+    let o = qfl(&["info", &file("vqe_uccsd_n4.qasm")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("vqe_uccsd_n4.qasm:225:9:"),
+        "{}",
+        stderr(&o)
+    );
+
+    let broken = TempFile::new("broken.qasm", "OPENQASM 2.0;\nqreg q[2];\nh q[0];\n");
+    let o = qfl(&["run", broken.path()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(":3:1: gate 'h' is not defined"),
+        "{}",
+        stderr(&o)
+    );
+
+    for args in [
+        vec!["run", "/nonexistent/file.qasm"],
+        vec!["run", &file("qft_n4.qasm"), "--backend", "gpu"],
+        vec!["run", &file("qft_n4.qasm"), "--max-bond", "0"],
+        vec!["run", &file("qft_n4.qasm"), "--cutoff", "-1"],
+        vec!["run", &file("qft_n4.qasm"), "--observable", "Q1"],
+        vec!["run", &file("qft_n4.qasm"), "--observable", "abc*Z0"],
+        vec!["run", &file("qft_n4.qasm"), "--observable", "Z7"],
+        vec!["run", &file("qft_n4.qasm"), "--observable", "Z1 Z1"],
+        vec!["run"],
+        vec!["frobnicate"],
+    ] {
+        let o = qfl(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_no_panic(&o);
+        assert!(!stderr(&o).trim().is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn info_reports_counts_depth_and_range() {
+    let o = qfl(&["info", &file("adder_n10.qasm"), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["n_qubits"], 10);
+    assert_eq!(v["n_clbits"], 5);
+    assert_eq!(v["counts"]["ccx"], 8);
+    assert_eq!(v["counts"]["cx"], 17);
+    assert_eq!(v["counts"]["measure"], 5);
+    assert_eq!(v["multi_qubit_gates"], 25);
+    assert_eq!(v["unitary"], true);
+    assert!(v["depth"].as_u64().unwrap() > 0);
+    assert!(v["long_range_gates"].as_u64().unwrap() > 0);
+
+    let o = qfl(&["info", &file("shor_n5.qasm")]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    for needle in [
+        "qubits: 5 (q[5])",
+        "clbits: 5 (c[5])",
+        "depth:",
+        "two-qubit and larger gates:",
+        "long-range gates",
+        "unitary: no",
+        "cswap",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing in {out}");
+    }
+}
+
+#[test]
+fn auto_backend_switches_to_mps_beyond_20_qubits() {
+    let mut src =
+        String::from("OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg a[15];\nqreg b[15];\nh a[0];\n");
+    for q in 0..14 {
+        src.push_str(&format!("cx a[{q}], a[{}];\n", q + 1));
+    }
+    src.push_str("cx a[14], b[0];\n");
+    for q in 0..14 {
+        src.push_str(&format!("cx b[{q}], b[{}];\n", q + 1));
+    }
+    let ghz = TempFile::new("ghz30.qasm", &src);
+    let o = qfl(&[
+        "run",
+        ghz.path(),
+        "--observable",
+        "Z0 Z29",
+        "--shots",
+        "200",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["backend"], "mps");
+    assert_eq!(v["n_qubits"], 30);
+    assert_eq!(v["mps"]["peak_bond"], 2);
+    assert!((v["observables"][0]["value"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+    assert!(
+        v["z"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|z| z.as_f64().unwrap().abs() < 1e-12)
+    );
+    // No measurement in the file: counts over all qubits, all zeros or all ones.
+    assert_eq!(v["counts_over"], "all qubits");
+    let counts = v["counts"].as_object().unwrap();
+    assert!(
+        counts
+            .keys()
+            .all(|k| k == &"0".repeat(30) || k == &"1".repeat(30))
+    );
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    for args in [["--help"], ["--version"]] {
+        let o = qfl(&args);
+        assert_eq!(o.status.code(), Some(0));
+    }
+    let o = qfl(&["run", "--help"]);
+    assert!(stdout(&o).contains("--observable"));
+    assert!(Path::new(env!("CARGO_BIN_EXE_qfl")).exists());
+}
