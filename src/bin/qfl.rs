@@ -446,50 +446,75 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
     };
     match args.format {
         Format::Json => print_json(&report),
-        Format::Text => {
-            print_run_text(&report, &program);
-            Ok(())
-        }
+        Format::Text => emit(&render_run_text(&report, &program)),
     }
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::Run(format!("cannot write JSON: {e}")))?;
-    println!("{text}");
-    Ok(())
+    emit(&(text + "\n"))
 }
 
-fn print_run_text(r: &RunReport, program: &Program) {
-    println!(
+/// Writes the whole output to stdout. A closed pipe (`qfl ... | head`) is not an error; any
+/// other write failure (a full disk) is a failure with a message, never a panic.
+fn emit(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::Run(format!("cannot write output: {e}"))),
+    }
+}
+
+/// Appends one formatted line to a `String`.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
+
+fn render_run_text(r: &RunReport, program: &Program) -> String {
+    let mut out = String::new();
+    outln!(
+        out,
         "{}: {} qubits, {} classical bits, {} operations",
-        r.file, r.n_qubits, r.n_clbits, r.operations
+        r.file,
+        r.n_qubits,
+        r.n_clbits,
+        r.operations
     );
     match &r.mps {
-        Some(m) => println!(
+        Some(m) => outln!(
+            out,
             "backend: mps (max bond {}, cutoff {:e})",
-            m.max_bond, m.cutoff
+            m.max_bond,
+            m.cutoff
         ),
-        None => println!("backend: dense"),
+        None => outln!(out, "backend: dense"),
     }
     if r.mode == "trajectories" {
-        println!(
+        outln!(
+            out,
             "mode: {} trajectories (mid-circuit measurement, reset or if); expectation values are averages over them",
             r.shots.unwrap_or(0)
         );
     }
-    println!("<Z_i>:");
+    outln!(out, "<Z_i>:");
     for (q, z) in r.z.iter().enumerate() {
-        println!("  {:>4} {:<10} {:>+.10}", q, program.qubit_name(q), z);
+        outln!(out, "  {:>4} {:<10} {:>+.10}", q, program.qubit_name(q), z);
     }
     if !r.observables.is_empty() {
-        println!("observables:");
+        outln!(out, "observables:");
         for o in &r.observables {
-            println!("  <{}> = {:+.10}", o.observable, o.value);
+            outln!(out, "  <{}> = {:+.10}", o.observable, o.value);
         }
     }
     if let Some(counts) = &r.counts {
-        println!(
+        outln!(
+            out,
             "counts ({} shots, seed {}, over {}):",
             r.shots.unwrap_or(0),
             r.seed,
@@ -499,19 +524,25 @@ fn print_run_text(r: &RunReport, program: &Program) {
         sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         for (key, count) in sorted {
             let shown = if key.is_empty() { "(no bits)" } else { key };
-            println!("  {shown}  {count}");
+            outln!(out, "  {shown}  {count}");
         }
     }
     if let Some(m) = &r.mps {
-        println!(
+        outln!(
+            out,
             "mps: peak bond {}, fidelity estimate {:.12}",
-            m.peak_bond, m.fidelity_estimate
+            m.peak_bond,
+            m.fidelity_estimate
         );
     }
-    println!(
+    outln!(
+        out,
         "time: parse {:.3} ms, simulate {:.3} ms, sample {:.3} ms",
-        r.timings.parse_ms, r.timings.simulate_ms, r.timings.sample_ms
+        r.timings.parse_ms,
+        r.timings.simulate_ms,
+        r.timings.sample_ms
     );
+    out
 }
 
 #[derive(Serialize)]
@@ -579,27 +610,33 @@ fn info(args: &InfoArgs) -> Result<(), Failure> {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    println!("file: {}", report.file);
-    println!("qubits: {} ({})", report.n_qubits, list(&report.qregs));
-    println!("clbits: {} ({})", report.n_clbits, list(&report.cregs));
-    println!("operations: {}", report.operations);
-    println!("depth: {}", report.depth);
-    println!("two-qubit and larger gates: {}", report.multi_qubit_gates);
-    println!(
+    let mut out = String::new();
+    outln!(out, "file: {}", report.file);
+    outln!(out, "qubits: {} ({})", report.n_qubits, list(&report.qregs));
+    outln!(out, "clbits: {} ({})", report.n_clbits, list(&report.cregs));
+    outln!(out, "operations: {}", report.operations);
+    outln!(out, "depth: {}", report.depth);
+    outln!(
+        out,
+        "two-qubit and larger gates: {}",
+        report.multi_qubit_gates
+    );
+    outln!(
+        out,
         "long-range gates (non-adjacent qubits): {}",
         report.long_range_gates
     );
-    println!("conditioned operations: {}", report.conditioned);
+    outln!(out, "conditioned operations: {}", report.conditioned);
     match &report.non_unitary_reason {
-        None => println!("unitary: yes (final measurements only)"),
-        Some(reason) => println!("unitary: no ({reason})"),
+        None => outln!(out, "unitary: yes (final measurements only)"),
+        Some(reason) => outln!(out, "unitary: no ({reason})"),
     }
-    println!("operation counts:");
+    outln!(out, "operation counts:");
     let mut counts: Vec<(&&str, &usize)> = report.counts.iter().collect();
     counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     for (name, count) in counts {
-        println!("  {name:<10} {count}");
+        outln!(out, "  {name:<10} {count}");
     }
-    println!("parse time: {:.3} ms", report.parse_ms);
-    Ok(())
+    outln!(out, "parse time: {:.3} ms", report.parse_ms);
+    emit(&out)
 }

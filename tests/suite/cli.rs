@@ -288,3 +288,21 @@ fn help_and_version_exit_0() {
     assert!(stdout(&o).contains("--observable"));
     assert!(Path::new(env!("CARGO_BIN_EXE_qfl")).exists());
 }
+
+/// A failure that is not bad input (here: output that cannot be written, a full disk) exits
+/// with code 1 and a message, not a panic or a backtrace.
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_output_exits_1_with_a_message() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // no /dev/full on this machine: nothing to test
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_qfl"))
+        .args(["info", &file("adder_n10.qasm")])
+        .stdout(full)
+        .output()
+        .expect("the qfl binary runs");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot write output"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+}
