@@ -11,6 +11,8 @@
 //! - [`backend`]: the [`StateBackend`] trait with two implementations, [`DenseState`] (exact)
 //!   and [`MpsState`] (SVD truncation with explicit [`Truncation`] settings).
 //! - [`grad`]: adjoint differentiation of expectation values on either backend.
+//! - [`qfl`](mod@qfl): the quantum fusion layer ([`qfl::QflLayer`]): circuit, readout, forward and
+//!   backward on either backend.
 //! - [`qasm`]: the OpenQASM 2.0 importer, giving a [`Program`] (registers, gates,
 //!   measurements, resets, classical `if`); [`Program::to_circuit`] gives the unitary
 //!   [`Circuit`] when the measurements are final.
@@ -64,6 +66,7 @@ pub mod grad;
 mod linalg;
 pub mod observable;
 pub mod qasm;
+pub mod qfl;
 pub mod run;
 
 pub use backend::{

@@ -18,6 +18,8 @@ mod gradients;
 mod large;
 #[path = "suite/qasm.rs"]
 mod qasm;
+#[path = "suite/qfl_layer.rs"]
+mod qfl_layer;
 #[path = "suite/sampling.rs"]
 mod sampling;
 #[path = "suite/trajectories.rs"]
