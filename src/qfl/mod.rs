@@ -390,13 +390,7 @@ impl QflLayer {
 }
 
 /// The entangling pairs of one block, as chain positions.
-fn entangling_pairs(
-    e: Entangler,
-    n: usize,
-    m: usize,
-    d: usize,
-    layout: &[usize],
-) -> Vec<(usize, usize)> {
+fn entangling_pairs(e: Entangler, n: usize, m: usize, d: usize) -> Vec<(usize, usize)> {
     let brick = || -> Vec<(usize, usize)> {
         (0..n.saturating_sub(1))
             .step_by(2)
