@@ -205,8 +205,7 @@ impl QflLayer {
         let n = m * d;
         let qubit = Self::qubit_map(&config);
         let per_block_rot = 2 * n;
-        let pairs: Vec<(usize, usize)> =
-            entangling_pairs(config.entangler, n, m, d, &config.layout);
+        let pairs: Vec<(usize, usize)> = entangling_pairs(config.entangler, n, m, d);
         let per_block_ent = if config.entangler == Entangler::BrickRzz {
             pairs.len()
         } else {
