@@ -11,6 +11,7 @@
 //! - [`backend`]: the [`StateBackend`] trait with two implementations, [`DenseState`] (exact)
 //!   and [`MpsState`] (SVD truncation with explicit [`Truncation`] settings).
 //! - [`grad`]: adjoint differentiation of expectation values on either backend.
+//! - [`shadows`]: randomized measurements (classical shadows) estimating many observables.
 //! - [`qfl`](mod@qfl): the quantum fusion layer ([`qfl::QflLayer`]): circuit, readout, forward and
 //!   backward on either backend.
 //! - [`qasm`]: the OpenQASM 2.0 importer, giving a [`Program`] (registers, gates,
@@ -68,6 +69,7 @@ pub mod observable;
 pub mod qasm;
 pub mod qfl;
 pub mod run;
+pub mod shadows;
 
 pub use backend::{
     AdjointBackend, AdjointPair, DenseState, MpsConfig, MpsState, Parallelism, StateBackend,

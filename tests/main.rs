@@ -22,6 +22,8 @@ mod qasm;
 mod qfl_layer;
 #[path = "suite/sampling.rs"]
 mod sampling;
+#[path = "suite/shadows.rs"]
+mod shadows;
 #[path = "suite/trajectories.rs"]
 mod trajectories;
 #[path = "suite/truncation.rs"]

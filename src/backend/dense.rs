@@ -516,6 +516,29 @@ impl StateBackend for DenseState {
             .collect())
     }
 
+    fn sample_in_bases(&self, bases: &[Vec<Pauli>], rng: &mut dyn Rng) -> Result<Vec<BitString>> {
+        super::check_bases(self.n_qubits, bases)?;
+        let h = C64::new(std::f64::consts::FRAC_1_SQRT_2, 0.0);
+        let hx = GateMatrix::from_row_major(1, &[h, h, h, -h])?;
+        let hy = GateMatrix::from_row_major(
+            1,
+            &[h, -h * C64::new(0.0, 1.0), h, h * C64::new(0.0, 1.0)],
+        )?;
+        let mut out = Vec::with_capacity(bases.len());
+        for basis in bases {
+            let mut rotated = self.clone();
+            for (q, p) in basis.iter().enumerate() {
+                match p {
+                    Pauli::X => rotated.apply_matrix(&hx, &[q])?,
+                    Pauli::Y => rotated.apply_matrix(&hy, &[q])?,
+                    Pauli::Z => {}
+                }
+            }
+            out.extend(rotated.sample(1, rng)?);
+        }
+        Ok(out)
+    }
+
     fn norm(&self) -> f64 {
         self.sum_over(|i| self.amps[i].norm_sqr()).sqrt()
     }

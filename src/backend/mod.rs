@@ -174,6 +174,18 @@ pub trait StateBackend {
     /// [`Error::NonFinite`] if probabilities are not finite.
     fn sample(&self, shots: usize, rng: &mut dyn Rng) -> Result<Vec<BitString>>;
 
+    /// Randomized measurements: shot `k` measures qubit `q` in the eigenbasis of
+    /// `bases[k][q]` (X, Y or Z); bit 0 means eigenvalue +1. The state is not changed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] if a basis list does not have one entry per qubit;
+    /// [`Error::NonFinite`].
+    fn sample_in_bases(
+        &self,
+        bases: &[Vec<crate::Pauli>],
+        rng: &mut dyn Rng,
+    ) -> Result<Vec<BitString>>;
+
     /// The norm `sqrt(<psi|psi>)`.
     fn norm(&self) -> f64;
 
@@ -253,6 +265,18 @@ pub(crate) fn check_distinct_qubits(
         }
     }
     Ok(())
+}
+
+/// Validates per-shot measurement bases.
+pub(crate) fn check_bases(n_qubits: usize, bases: &[Vec<crate::Pauli>]) -> Result<()> {
+    match bases.iter().position(|b| b.len() != n_qubits) {
+        Some(k) => Err(Error::InvalidSetting {
+            name: "bases[k].len()",
+            value: format!("{} at shot {k}", bases[k].len()),
+            reason: "needs one basis per qubit",
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Validates a marginal request.

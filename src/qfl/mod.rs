@@ -336,6 +336,36 @@ impl QflLayer {
             .collect()
     }
 
+    /// The outputs estimated by randomized measurements: `shots` shots in random Pauli bases
+    /// (classical shadows, see [`crate::shadows`]), drawn from `rng`. An unbiased estimate
+    /// of [`QflLayer::forward`]; its gradient in training is the exact [`QflLayer::backward`]
+    /// (the estimate's noise has mean zero).
+    ///
+    /// # Errors
+    /// As [`QflLayer::forward`]; [`Error::InvalidSetting`] for zero shots.
+    pub fn forward_shadows(
+        &self,
+        backend: Backend,
+        angles: &[f64],
+        theta: &[f64],
+        shots: usize,
+        rng: &mut dyn rand::Rng,
+    ) -> Result<Vec<f64>> {
+        let n = self.n_qubits();
+        match backend {
+            Backend::Dense => {
+                let mut s = DenseState::new(n)?;
+                s.run(&self.circuit, theta, angles)?;
+                crate::shadows::estimate_expectations(&s, &self.outputs, shots, rng)
+            }
+            Backend::Mps(cfg) => {
+                let mut s = MpsState::new(n, cfg)?;
+                s.run(&self.circuit, theta, angles)?;
+                crate::shadows::estimate_expectations(&s, &self.outputs, shots, rng)
+            }
+        }
+    }
+
     /// The vector-Jacobian product: for upstream gradients `grad_outputs[k] = dLoss/d<O_k>`,
     /// returns `(dLoss/d angles, dLoss/d theta)` by one adjoint sweep of the observable
     /// `sum_k grad_outputs[k] O_k` (cost a small constant times one forward pass).

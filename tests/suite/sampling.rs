@@ -6,14 +6,14 @@ use rand::rngs::ChaCha8Rng;
 
 /// Upper critical value of the chi-square distribution at p = 0.001 by the Wilson-Hilferty
 /// approximation (accurate to about 1% for df >= 3).
-fn chi2_critical_001(df: usize) -> f64 {
+pub(super) fn chi2_critical_001(df: usize) -> f64 {
     let d = df as f64;
     let z = 3.0902; // standard normal quantile at 0.999
     d * (1.0 - 2.0 / (9.0 * d) + z * (2.0 / (9.0 * d)).sqrt()).powi(3)
 }
 
 /// Pearson chi-square of `samples` against `probs`, pooling bins with expected count < 5.
-fn chi_square(samples: &[BitString], probs: &[f64]) -> (f64, usize) {
+pub(super) fn chi_square(samples: &[BitString], probs: &[f64]) -> (f64, usize) {
     let shots = samples.len() as f64;
     let mut counts = vec![0usize; probs.len()];
     for s in samples {
@@ -43,7 +43,7 @@ fn chi_square(samples: &[BitString], probs: &[f64]) -> (f64, usize) {
     (stat, bins - 1)
 }
 
-fn test_circuit(n: usize) -> Circuit {
+pub(super) fn test_circuit(n: usize) -> Circuit {
     let mut c = Circuit::new(n).unwrap().with_params(2 * n);
     for layer in 0..3 {
         for q in 0..n {
@@ -58,7 +58,7 @@ fn test_circuit(n: usize) -> Circuit {
     c
 }
 
-fn theta(n: usize) -> Vec<f64> {
+pub(super) fn theta(n: usize) -> Vec<f64> {
     (0..2 * n).map(|i| 0.35 + 0.41 * i as f64).collect()
 }
 
@@ -92,7 +92,7 @@ fn mps_samples_follow_dense_probabilities() {
 }
 
 #[test]
-fn chi_square_test_has_power() {
+pub(super) fn chi_square_test_has_power() {
     // Samples of one state tested against the probabilities of a slightly different state fail.
     let n = 6;
     let c = test_circuit(n);

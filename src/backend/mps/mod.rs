@@ -765,7 +765,16 @@ impl super::StateBackend for MpsState {
     }
 
     fn sample(&self, shots: usize, rng: &mut dyn rand::Rng) -> Result<Vec<crate::BitString>> {
-        self.sample_impl(shots, rng)
+        self.sample_impl(shots, None, rng)
+    }
+
+    fn sample_in_bases(
+        &self,
+        bases: &[Vec<crate::Pauli>],
+        rng: &mut dyn rand::Rng,
+    ) -> Result<Vec<crate::BitString>> {
+        super::check_bases(self.n_qubits, bases)?;
+        self.sample_impl(bases.len(), Some(bases), rng)
     }
 
     fn norm(&self) -> f64 {

@@ -19,6 +19,27 @@ use crate::error::{Error, Result};
 use crate::linalg;
 use crate::observable::{Pauli, PauliString};
 
+/// The rotation taking the eigenbasis of `p` to the computational basis (eigenvalue +1 to
+/// `|0>`): `H` for X, `H S^dagger` for Y, none for Z.
+pub(crate) fn basis_rotation(p: Pauli) -> Option<Op> {
+    let h = std::f64::consts::FRAC_1_SQRT_2;
+    match p {
+        Pauli::Z => None,
+        Pauli::X => Some([
+            C64::new(h, 0.0),
+            C64::new(h, 0.0),
+            C64::new(h, 0.0),
+            C64::new(-h, 0.0),
+        ]),
+        Pauli::Y => Some([
+            C64::new(h, 0.0),
+            C64::new(0.0, -h),
+            C64::new(h, 0.0),
+            C64::new(0.0, h),
+        ]),
+    }
+}
+
 /// A one-qubit operator as row-major `[o00, o01, o10, o11]`.
 type Op = [C64; 4];
 
@@ -258,12 +279,21 @@ impl MpsState {
         Ok(out)
     }
 
-    pub(super) fn sample_impl(&self, shots: usize, rng: &mut dyn Rng) -> Result<Vec<BitString>> {
+    /// Draws `shots` bit strings; with `bases`, shot `k` measures qubit `q` in the eigenbasis
+    /// of `bases[k][q]`. A one-qubit unitary on a site leaves every right environment
+    /// unchanged (it cancels against its conjugate in the trace over the physical index), so
+    /// the rotated amplitudes are formed on the fly and the environments computed once.
+    pub(super) fn sample_impl(
+        &self,
+        shots: usize,
+        bases: Option<&[Vec<Pauli>]>,
+        rng: &mut dyn Rng,
+    ) -> Result<Vec<BitString>> {
         let right = self.right_environments();
         let n = self.n_qubits;
         let mut out = Vec::with_capacity(shots);
         let mut w = [Vec::new(), Vec::new()];
-        for _ in 0..shots {
+        for shot in 0..shots {
             let mut bits = BitString::zeros(n);
             let mut v = vec![ONE];
             for (i, site) in self.sites.iter().enumerate() {
@@ -276,6 +306,21 @@ impl MpsState {
                             v.iter().zip(col).map(|(a, b)| a * b).sum::<C64>()
                         })
                         .collect::<Vec<C64>>();
+                }
+                if let Some(rot) = bases.and_then(|b| basis_rotation(b[shot][i])) {
+                    let (u0, u1) = (std::mem::take(&mut w[0]), std::mem::take(&mut w[1]));
+                    w[0] = u0
+                        .iter()
+                        .zip(&u1)
+                        .map(|(a, b)| rot[0] * a + rot[1] * b)
+                        .collect();
+                    w[1] = u0
+                        .iter()
+                        .zip(&u1)
+                        .map(|(a, b)| rot[2] * a + rot[3] * b)
+                        .collect();
+                }
+                for s in 0..2 {
                     prob[s] = match right[i + 1].as_ref().filter(|_| i < self.centre) {
                         None => w[s].iter().map(|z| z.norm_sqr()).sum(),
                         Some(f) => {
