@@ -11,6 +11,8 @@
 //! - [`backend`]: the [`StateBackend`] trait with two implementations, [`DenseState`] (exact)
 //!   and [`MpsState`] (SVD truncation with explicit [`Truncation`] settings).
 //! - [`grad`]: adjoint differentiation of expectation values on either backend.
+//! - [`fusion`]: the classical side on candle: the [`fusion::FusionModel`] interface,
+//!   encoders, seeded initialization.
 //! - [`shadows`]: randomized measurements (classical shadows) estimating many observables.
 //! - [`qfl`](mod@qfl): the quantum fusion layer ([`qfl::QflLayer`]): circuit, readout, forward and
 //!   backward on either backend.
@@ -63,6 +65,7 @@ pub mod backend;
 mod bits;
 pub mod circuit;
 pub mod error;
+pub mod fusion;
 pub mod grad;
 mod linalg;
 pub mod observable;
