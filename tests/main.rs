@@ -10,6 +10,8 @@ mod common;
 mod cross_check;
 #[path = "suite/errors.rs"]
 mod errors;
+#[path = "suite/fusion_quantum.rs"]
+mod fusion_quantum;
 #[path = "suite/gates.rs"]
 mod gates;
 #[path = "suite/gradients.rs"]

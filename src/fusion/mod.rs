@@ -11,6 +11,8 @@
 //! `[-pi, pi)`, and every other tensor uniformly in `[-1/sqrt(f), 1/sqrt(f))` with `f` its
 //! last dimension (the fan-in of a candle `Linear` weight `[out, in]`).
 
+pub mod quantum;
+
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder, VarMap};
 use rand::rngs::ChaCha8Rng;
