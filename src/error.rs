@@ -303,6 +303,13 @@ pub enum Error {
         max: usize,
     },
 
+    /// The classical side (candle) failed while training or evaluating a model.
+    #[error("training failed: {message}")]
+    Training {
+        /// candle's message.
+        message: String,
+    },
+
     /// Every SVD algorithm in the fallback ladder failed on a cut.
     #[error("SVD of a {rows}x{cols} matrix failed: {reason}")]
     SvdFailed {

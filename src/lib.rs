@@ -13,6 +13,7 @@
 //! - [`grad`]: adjoint differentiation of expectation values on either backend.
 //! - [`fusion`]: the classical side on candle: the [`fusion::FusionModel`] interface,
 //!   encoders, seeded initialization.
+//! - [`train`]: training any fusion model (Adam, cross-entropy, early stopping, curves).
 //! - [`shadows`]: randomized measurements (classical shadows) estimating many observables.
 //! - [`qfl`](mod@qfl): the quantum fusion layer ([`qfl::QflLayer`]): circuit, readout, forward and
 //!   backward on either backend.
@@ -73,6 +74,7 @@ pub mod qasm;
 pub mod qfl;
 pub mod run;
 pub mod shadows;
+pub mod train;
 
 pub use backend::{
     AdjointBackend, AdjointPair, DenseState, MpsConfig, MpsState, Parallelism, StateBackend,

@@ -26,6 +26,8 @@ mod qfl_layer;
 mod sampling;
 #[path = "suite/shadows.rs"]
 mod shadows;
+#[path = "suite/training.rs"]
+mod training;
 #[path = "suite/trajectories.rs"]
 mod trajectories;
 #[path = "suite/truncation.rs"]
