@@ -70,6 +70,8 @@ pub mod fusion;
 pub mod grad;
 mod linalg;
 pub mod observable;
+#[cfg(feature = "cli")]
+pub mod plot;
 pub mod qasm;
 pub mod qfl;
 pub mod run;
