@@ -194,7 +194,7 @@ fn parse(file: &SourceFile) -> Result<Dataset> {
             return Err(err(
                 number,
                 Some(DataField::Channel {
-                    channel: parts.len().min(n_channels + 1),
+                    channel: parts.len().min(n_channels) + 1,
                     step: None,
                 }),
                 DataErrorKind::FieldCount,
