@@ -2,7 +2,7 @@
 //!
 //! For `L(theta, x) = <psi| O |psi>` with `psi = U_G ... U_1 |0>`, one forward run and one
 //! backward sweep give the derivative with respect to every gate angle, hence (through each
-//! [`Param`](crate::Param)'s affine map) every trainable parameter and every input feature:
+//! [`Param`]'s affine map) every trainable parameter and every input feature:
 //!
 //! ```text
 //! lambda_G = O psi_G
