@@ -192,3 +192,55 @@ pub(crate) fn split_fields<'a>(
 pub(crate) fn parse_number(field: &str) -> Option<f64> {
     field.parse::<f64>().ok().filter(|v| v.is_finite())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(text: &str) -> Result<Vec<String>> {
+        split_fields(text, ',', "t", 1).map(|v| v.into_iter().map(String::from).collect())
+    }
+
+    #[test]
+    fn split_fields_handles_quotes_spaces_and_empty_fields() {
+        assert_eq!(fields("a, b ,c").unwrap(), ["a", "b", "c"]);
+        assert_eq!(fields("a,,").unwrap(), ["a", "", ""]);
+        assert_eq!(
+            fields(r#""x, y" , "say ""hi""",z"#).unwrap(),
+            ["x, y", r#"say "hi""#, "z"]
+        );
+        assert_eq!(fields(r#""a","#).unwrap(), ["a", ""]);
+        assert_eq!(fields(r#"ab"c,d"#).unwrap(), [r#"ab"c"#, "d"]);
+        assert!(fields(r#"a,"open"#).is_err());
+        assert!(fields(r#""a"b,c"#).is_err());
+    }
+
+    #[test]
+    fn lines_strip_bom_and_crlf_and_number_from_one() {
+        let f = SourceFile::new("t", b"\xEF\xBB\xBFa\r\n\r\nb\nc".to_vec());
+        let got: Vec<(usize, String)> = lines(&f)
+            .map(|l| l.map(|l| (l.number, l.text.to_string())))
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(
+            got,
+            [
+                (1, "a".into()),
+                (2, "".into()),
+                (3, "b".into()),
+                (4, "c".into())
+            ]
+        );
+        assert_eq!(lines(&SourceFile::new("t", "")).count(), 0);
+        assert_eq!(lines(&SourceFile::new("t", "x\n")).count(), 1);
+    }
+
+    #[test]
+    fn numbers_must_be_finite() {
+        assert_eq!(parse_number("-2.5e-3"), Some(-0.0025));
+        assert_eq!(parse_number(".5"), Some(0.5));
+        for bad in ["", "NaN", "inf", "-infinity", "1,5", "0x10", "1e400"] {
+            assert_eq!(parse_number(bad), None, "{bad}");
+        }
+    }
+}
