@@ -60,6 +60,86 @@ pub enum QasmErrorKind {
     Limit,
 }
 
+/// What kind of problem a data file has (see [`Error::Data`]).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DataErrorKind {
+    /// The file has no data rows.
+    Empty,
+    /// A field that should be a number is not one (or is not finite).
+    NotANumber,
+    /// A row has a different number of fields than the first row.
+    FieldCount,
+    /// Modality files disagree: a different number of rows, or different labels on one row.
+    RowMismatch,
+    /// A class label that is not in the declared list of classes.
+    UnknownClass,
+    /// A missing value (`?` or `NaN` in a `.ts` file); qfl does not impute.
+    Missing,
+    /// Series of different lengths within a `.ts` file.
+    UnequalLength,
+    /// A malformed header: an unknown or malformed `@` line, a missing `@data`, a label
+    /// column that does not exist.
+    Header,
+    /// Bytes that are not text: invalid UTF-8, an unterminated quote.
+    Encoding,
+}
+
+/// Which field of a data file line an [`Error::Data`] points at.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DataField {
+    /// A CSV column, 1-based, with its header name when the file has a header.
+    Column {
+        /// 1-based column number.
+        index: usize,
+        /// Header name of the column, if any.
+        name: Option<String>,
+    },
+    /// A value of a `.ts` series: 1-based channel and, when known, 1-based time step.
+    Channel {
+        /// 1-based channel (dimension) number.
+        channel: usize,
+        /// 1-based time step, if the problem is one value.
+        step: Option<usize>,
+    },
+    /// The class label of a `.ts` line.
+    ClassLabel,
+}
+
+impl std::fmt::Display for DataField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataField::Column { index, name: None } => write!(f, "column {index}"),
+            DataField::Column {
+                index,
+                name: Some(name),
+            } => write!(f, "column {index} ({name:?})"),
+            DataField::Channel {
+                channel,
+                step: None,
+            } => write!(f, "channel {channel}"),
+            DataField::Channel {
+                channel,
+                step: Some(step),
+            } => write!(f, "channel {channel}, step {step}"),
+            DataField::ClassLabel => f.write_str("class label"),
+        }
+    }
+}
+
+/// `file:line: field: ` prefix of an [`Error::Data`] message (line 0 = the whole file).
+fn data_location(file: &str, line: usize, field: &Option<DataField>) -> String {
+    let mut s = file.to_string();
+    if line != 0 {
+        s.push_str(&format!(":{line}"));
+    }
+    if let Some(field) = field {
+        s.push_str(&format!(": {field}"));
+    }
+    s
+}
+
 /// Everything that can go wrong in qfl.
 #[non_exhaustive]
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -320,6 +400,84 @@ pub enum Error {
         /// Why the last attempt was rejected.
         reason: String,
     },
+    /// A problem in a data file (CSV or `.ts`), with the file, line and field where it is.
+    #[error("{}: {message}", data_location(.file, *.line, .field))]
+    Data {
+        /// The file name as given.
+        file: String,
+        /// 1-based line; 0 when the problem concerns the whole file (an empty file).
+        line: usize,
+        /// The field (column, channel) on that line, if one is to blame.
+        field: Option<DataField>,
+        /// What kind of problem it is.
+        kind: DataErrorKind,
+        /// What is wrong, for a person.
+        message: String,
+    },
+
+    /// An in-memory data set, split or metric input that is inconsistent.
+    #[error("invalid {what}: {reason}")]
+    InvalidData {
+        /// What was checked ("dataset", "modality fou", "scores", "split").
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Two inputs that must have the same length do not.
+    #[error("{what}: expected length {expected}, got {got}")]
+    LengthMismatch {
+        /// Which inputs.
+        what: &'static str,
+        /// The length required.
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+
+    /// A score or feature value is NaN or infinite.
+    #[error("{what} {index} is not finite: {value}")]
+    NonFiniteValue {
+        /// Which input ("score", "value").
+        what: &'static str,
+        /// Index in the input.
+        index: usize,
+        /// The value found.
+        value: f64,
+    },
+
+    /// ROC AUC needs positive and negative examples; the labels have only one class.
+    #[error("ROC AUC is undefined for {context}: all {n} labels are {class}")]
+    SingleClass {
+        /// Which AUC ("binary labels", "class 3 vs rest").
+        context: String,
+        /// Number of labels.
+        n: usize,
+        /// The one class present, as text.
+        class: String,
+    },
+
+    /// A class has too few samples for the requested few-shot split.
+    #[error("class {class} ({name}) has {have} samples; the split needs at least {need}")]
+    TooFewSamples {
+        /// Class index.
+        class: usize,
+        /// Class name.
+        name: String,
+        /// Samples of that class.
+        have: usize,
+        /// Samples needed (k training + 1 test).
+        need: usize,
+    },
+
+    /// A bundled data set name that does not exist.
+    #[error("unknown bundled data set {name:?}; known: {known}")]
+    UnknownDataset {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma separated.
+        known: String,
+    },
 }
 
 impl Error {
@@ -327,6 +485,14 @@ impl Error {
     pub fn qasm_kind(&self) -> Option<QasmErrorKind> {
         match self {
             Error::Qasm { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// The kind of an [`Error::Data`], `None` for any other error.
+    pub fn data_kind(&self) -> Option<DataErrorKind> {
+        match self {
+            Error::Data { kind, .. } => Some(*kind),
             _ => None,
         }
     }

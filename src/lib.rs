@@ -22,6 +22,10 @@
 //!   [`Circuit`] when the measurements are final.
 //! - [`run`]: programs shot by shot (seeded trajectories) on any backend, sampling, and
 //!   exact outcome distributions. See `docs/qasm.md`.
+//! - [`data`]: multimodal data sets ([`Dataset`] of named [`Modality`]s), `.ts` and CSV
+//!   loaders with file:line:field errors, the bundled sets, standardization and the
+//!   few-shot split protocol. See `docs/data.md`.
+//! - [`metrics`]: ROC AUC (binary and one-vs-rest), accuracy, mean and spread over repeats.
 //!
 //! ## Feature flags
 //! - `cli` (default): the `qfl` command line (`qfl run`, `qfl info`) and its dependencies
@@ -65,10 +69,12 @@
 pub mod backend;
 mod bits;
 pub mod circuit;
+pub mod data;
 pub mod error;
 pub mod fusion;
 pub mod grad;
 mod linalg;
+pub mod metrics;
 pub mod observable;
 #[cfg(feature = "cli")]
 pub mod plot;
@@ -87,7 +93,8 @@ pub use circuit::{
     Circuit, Gate, GateMatrix, Instruction, MeasuredCircuit, Operation, Param, Program,
     ProgramStats, Register,
 };
-pub use error::{Error, ParamSource, QasmErrorKind, Result};
+pub use data::{Dataset, Modality};
+pub use error::{DataErrorKind, DataField, Error, ParamSource, QasmErrorKind, Result};
 pub use linalg::SVD_RESIDUAL_TOLERANCE;
 pub use observable::{Observable, Pauli, PauliString};
 

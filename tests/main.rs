@@ -8,6 +8,8 @@ mod cli;
 mod common;
 #[path = "suite/cross_check.rs"]
 mod cross_check;
+#[path = "suite/data.rs"]
+mod data;
 #[path = "suite/errors.rs"]
 mod errors;
 #[path = "suite/fusion_quantum.rs"]
@@ -18,6 +20,8 @@ mod gates;
 mod gradients;
 #[path = "suite/large.rs"]
 mod large;
+#[path = "suite/metrics.rs"]
+mod metrics;
 #[path = "suite/qasm.rs"]
 mod qasm;
 #[path = "suite/qfl_layer.rs"]
