@@ -622,14 +622,7 @@ impl FusionModel for Mfb {
         }
         let product = product.ok_or_else(|| invalid("modality_dims", "[]", "no modality"))?;
         let pooled = product.reshape((batch, self.out, self.factor))?.sum(2)?;
-        let root = pooled.sqr()?.affine(1.0, MFB_SQRT_EPS)?.sqrt()?.sqrt()?;
-        let signed = (pooled / root)?;
-        let norm = signed
-            .sqr()?
-            .sum_keepdim(1)?
-            .affine(1.0, MFB_NORM_EPS)?
-            .sqrt()?;
-        self.head.forward(&signed.broadcast_div(&norm)?)
+        self.head.forward(&power_l2_normalize(&pooled)?)
     }
 
     fn name(&self) -> String {
@@ -640,6 +633,19 @@ impl FusionModel for Mfb {
         }
         .label()
     }
+}
+
+/// MFB's power normalization (smoothed signed square root) then L2 normalization of each
+/// row of a `[batch, o]` tensor.
+fn power_l2_normalize(pooled: &Tensor) -> candle_core::Result<Tensor> {
+    let root = pooled.sqr()?.affine(1.0, MFB_SQRT_EPS)?.sqrt()?.sqrt()?;
+    let signed = (pooled / root)?;
+    let norm = signed
+        .sqr()?
+        .sum_keepdim(1)?
+        .affine(1.0, MFB_NORM_EPS)?
+        .sqrt()?;
+    signed.broadcast_div(&norm)
 }
 
 /// The symmetrically normalized adjacency with self-loops, `D^-1/2 (A + I) D^-1/2` with `D`
@@ -787,5 +793,138 @@ impl FusionModel for Gcn {
             edges: (!self.complete).then(Vec::new),
         }
         .label()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fusion::{new_varmap, seeded_init};
+
+    fn spec3() -> FusionSpec {
+        FusionSpec {
+            modality_dims: vec![2, 3, 1],
+            n_classes: 2,
+            hidden: 0,
+        }
+    }
+
+    fn inputs(spec: &FusionSpec, batch: usize) -> candle_core::Result<Vec<Tensor>> {
+        spec.modality_dims
+            .iter()
+            .enumerate()
+            .map(|(m, &d)| {
+                let v = (0..batch * d)
+                    .map(|i| ((i * 7 + m * 3) % 11) as f64 / 5.0 - 1.0)
+                    .collect::<Vec<_>>();
+                Tensor::from_vec(v, (batch, d), &Device::Cpu)
+            })
+            .collect()
+    }
+
+    /// `[z_m, 1]` of every modality, as plain rows.
+    fn augmented(encoders: &[Mlp], x: &[Tensor]) -> candle_core::Result<Vec<Vec<Vec<f64>>>> {
+        encode(encoders, x)?
+            .iter()
+            .map(|z| {
+                let mut rows = z.to_vec2::<f64>()?;
+                rows.iter_mut().for_each(|r| r.push(1.0));
+                Ok(rows)
+            })
+            .collect()
+    }
+
+    /// Digits of the flat outer-product index `f` in base `e + 1`, modality 0 most significant.
+    fn digits(mut f: usize, base: usize, n: usize) -> Vec<usize> {
+        let mut d = vec![0; n];
+        for m in (0..n).rev() {
+            d[m] = f % base;
+            f /= base;
+        }
+        d
+    }
+
+    #[test]
+    fn fusion_tfn_matches_the_explicit_outer_product() -> candle_core::Result<()> {
+        let spec = spec3();
+        let e = 2;
+        let (varmap, vb) = new_varmap();
+        let tfn = Tfn::new(&spec, e, vb)?;
+        seeded_init(&varmap, 3)?;
+        let x = inputs(&spec, 4)?;
+        let u = augmented(&tfn.encoders, &x)?;
+        let w = tfn.head.weight().to_vec2::<f64>()?;
+        let logits = tfn.forward(&x)?.to_vec2::<f64>()?;
+        for b in 0..4 {
+            for c in 0..spec.n_classes {
+                let expected: f64 = (0..(e + 1).pow(3))
+                    .map(|f| {
+                        let d = digits(f, e + 1, 3);
+                        w[c][f] * (0..3).map(|m| u[m][b][d[m]]).product::<f64>()
+                    })
+                    .sum();
+                assert!((logits[b][c] - expected).abs() < 1e-12);
+            }
+        }
+        Ok(())
+    }
+
+    /// LMF is TFN with the weight tensor `W_c = sum_i w_i (x)_m W_m^(i)[c]` (the paper's claim).
+    #[test]
+    fn fusion_lmf_is_tfn_with_a_low_rank_weight() -> candle_core::Result<()> {
+        let spec = spec3();
+        let (e, r, n_c) = (2, 3, spec.n_classes);
+        let (mut varmap, vb) = new_varmap();
+        let lmf = Lmf::new(&spec, e, r, vb)?;
+        seeded_init(&varmap, 4)?;
+        // The bias is zero after seeded_init; give it values so it is checked too.
+        let bias = [0.25, -0.5];
+        varmap.set_one("fusion.bias", Tensor::new(&bias, &Device::Cpu)?)?;
+        let x = inputs(&spec, 3)?;
+        let u = augmented(&lmf.encoders, &x)?;
+        let factors: Vec<Vec<Vec<f64>>> = lmf
+            .factors
+            .iter()
+            .map(|f| f.to_vec2::<f64>())
+            .collect::<candle_core::Result<_>>()?;
+        let w = lmf.rank_weight.flatten_all()?.to_vec1::<f64>()?;
+        let logits = lmf.forward(&x)?.to_vec2::<f64>()?;
+        for b in 0..3 {
+            for c in 0..n_c {
+                let expected: f64 = (0..(e + 1).pow(3))
+                    .map(|f| {
+                        let d = digits(f, e + 1, 3);
+                        let weight: f64 = (0..r)
+                            .map(|i| {
+                                w[i] * (0..3)
+                                    .map(|m| factors[m][i * n_c + c][d[m]])
+                                    .product::<f64>()
+                            })
+                            .sum();
+                        weight * (0..3).map(|m| u[m][b][d[m]]).product::<f64>()
+                    })
+                    .sum();
+                assert!((logits[b][c] - expected - bias[c]).abs() < 1e-12);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fusion_mfb_normalization() -> candle_core::Result<()> {
+        let pooled = Tensor::new(&[[4.0f64, -9.0, 0.0], [0.0, 0.0, 0.0]], &Device::Cpu)?;
+        let out = power_l2_normalize(&pooled)?.to_vec2::<f64>()?;
+        let s = 13f64.sqrt();
+        for (x, y) in out[0].iter().zip([2.0 / s, -3.0 / s, 0.0]) {
+            assert!((x - y).abs() < 1e-12, "{out:?}");
+        }
+        assert_eq!(out[1], vec![0.0; 3]);
+        // The gradient is finite at 0, where sign(s) sqrt(|s|) has none.
+        let var = candle_core::Var::from_tensor(&pooled)?;
+        let grads = power_l2_normalize(var.as_tensor())?.sum_all()?.backward()?;
+        let g = grads.get(var.as_tensor()).map(|g| g.flatten_all());
+        let g = g.ok_or_else(|| candle_core::Error::Msg("no gradient".into()))??;
+        assert!(g.to_vec1::<f64>()?.iter().all(|x| x.is_finite()));
+        Ok(())
     }
 }
