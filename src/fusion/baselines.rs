@@ -20,7 +20,7 @@
 //!
 //! Settings are checked when a model is built (zero sizes, a TFN product over
 //! [`TFN_MAX_FUSED`], graph edges naming missing modalities); the errors are
-//! [`Error::InvalidSetting`](crate::Error::InvalidSetting) wrapped as candle errors.
+//! [`Error::InvalidSetting`] wrapped as candle errors.
 
 use candle_core::{Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
