@@ -21,6 +21,24 @@
 //! Settings are checked when a model is built (zero sizes, a TFN product over
 //! [`TFN_MAX_FUSED`], graph edges naming missing modalities); the errors are
 //! [`Error::InvalidSetting`] wrapped as candle errors.
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use qfl::fusion::baselines::{ModelKind, build_baseline};
+//! use qfl::fusion::{FusionSpec, count_parameters, new_varmap, seeded_init};
+//! # fn main() -> candle_core::Result<()> {
+//! let spec = FusionSpec { modality_dims: vec![5, 3], n_classes: 3, hidden: 8 };
+//! let kind = ModelKind::Lmf { embed: 4, rank: 2 };
+//! let (varmap, vb) = new_varmap();
+//! let model = build_baseline(&kind, &spec, vb)?;
+//! seeded_init(&varmap, 7)?;
+//! assert_eq!(count_parameters(&varmap), kind.parameter_count(&spec)); // 217
+//! let x = [Tensor::ones((2, 5), candle_core::DType::F64, &Device::Cpu)?,
+//!          Tensor::zeros((2, 3), candle_core::DType::F64, &Device::Cpu)?];
+//! assert_eq!(model.forward(&x)?.dims(), [2, 3]);
+//! assert_eq!(model.name(), "LMF (r=2, e=4)");
+//! # Ok(()) }
+//! ```
 
 use candle_core::{Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
@@ -905,6 +923,55 @@ mod tests {
                     })
                     .sum();
                 assert!((logits[b][c] - expected - bias[c]).abs() < 1e-12);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fusion_gcn_matches_a_hand_forward() -> candle_core::Result<()> {
+        let spec = spec3();
+        let (e, g) = (2, 3);
+        let edges = [(0, 1), (1, 2)];
+        let (varmap, vb) = new_varmap();
+        let gcn = Gcn::new(&spec, e, g, Some(&edges), vb)?;
+        seeded_init(&varmap, 5)?;
+        let x = inputs(&spec, 2)?;
+        let z: Vec<Vec<Vec<f64>>> = encode(&gcn.encoders, &x)?
+            .iter()
+            .map(|t| t.to_vec2::<f64>())
+            .collect::<candle_core::Result<_>>()?;
+        let a = normalized_adjacency(3, Some(&edges))?;
+        let w1 = gcn.layers[0].weight().to_vec2::<f64>()?;
+        let w2 = gcn.layers[1].weight().to_vec2::<f64>()?;
+        let wh = gcn.head.weight().to_vec2::<f64>()?;
+        // Biases are zero after seeded_init. h_out[n] = ReLU(sum_k a[n][k] W h[k]).
+        let layer = |h: &[Vec<f64>], w: &[Vec<f64>]| -> Vec<Vec<f64>> {
+            (0..3)
+                .map(|n| {
+                    (0..w.len())
+                        .map(|o| {
+                            let v: f64 = (0..3)
+                                .map(|k| {
+                                    a[n * 3 + k]
+                                        * (0..w[o].len()).map(|i| w[o][i] * h[k][i]).sum::<f64>()
+                                })
+                                .sum();
+                            v.max(0.0)
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let logits = gcn.forward(&x)?.to_vec2::<f64>()?;
+        for b in 0..2 {
+            let h0: Vec<Vec<f64>> = (0..3).map(|m| z[m][b].clone()).collect();
+            let h2 = layer(&layer(&h0, &w1), &w2);
+            for c in 0..spec.n_classes {
+                let expected: f64 = (0..g)
+                    .map(|j| wh[c][j] * (0..3).map(|n| h2[n][j]).sum::<f64>() / 3.0)
+                    .sum();
+                assert!((logits[b][c] - expected).abs() < 1e-12);
             }
         }
         Ok(())
