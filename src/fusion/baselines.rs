@@ -105,7 +105,7 @@ pub enum ModelKind {
 
 impl ModelKind {
     /// The number of trainable scalars the model has on `spec`, from the formulas in each
-    /// model's documentation. Saturates at `usize::MAX` (a [`Tfn`] that large cannot be built).
+    /// model's documentation. For a [`Tfn`] whose size overflows `usize` it is `usize::MAX`.
     pub fn parameter_count(&self, spec: &FusionSpec) -> usize {
         let c = spec.n_classes;
         let m = spec.n_modalities();
