@@ -1,6 +1,8 @@
 //! Integration tests, one binary with modules (one link step instead of many).
 #![allow(clippy::needless_range_loop)]
 
+#[path = "suite/baselines.rs"]
+mod baselines;
 #[cfg(feature = "cli")]
 #[path = "suite/cli.rs"]
 mod cli;

@@ -10,6 +10,10 @@
 //! initialized to zero, names ending in `theta` (quantum rotation angles) uniformly in
 //! `[-pi, pi)`, and every other tensor uniformly in `[-1/sqrt(f), 1/sqrt(f))` with `f` its
 //! last dimension (the fan-in of a candle `Linear` weight `[out, in]`).
+//!
+//! The classical baselines (early and late fusion, TFN, LMF, MFB, GCN) are in [`baselines`].
+
+pub mod baselines;
 
 pub mod quantum;
 
