@@ -13,6 +13,7 @@
 //! - [`grad`]: adjoint differentiation of expectation values on either backend.
 //! - [`fusion`]: the classical side on candle: the [`fusion::FusionModel`] interface,
 //!   encoders, seeded initialization.
+//! - [`experiment`]: the few-shot protocol (splits, training, ROC AUC over seeds, tables).
 //! - [`train`]: training any fusion model (Adam, cross-entropy, early stopping, curves).
 //! - [`shadows`]: randomized measurements (classical shadows) estimating many observables.
 //! - [`qfl`](mod@qfl): the quantum fusion layer ([`qfl::QflLayer`]): circuit, readout, forward and
@@ -71,6 +72,7 @@ mod bits;
 pub mod circuit;
 pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod fusion;
 pub mod grad;
 mod linalg;

@@ -8,6 +8,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
+use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::fusion::{FusionModel, count_parameters};
 
@@ -133,17 +134,6 @@ fn candle_error(e: candle_core::Error) -> Error {
     }
 }
 
-/// Which rows train, which stop training early, which are scored.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Split {
-    /// Training rows.
-    pub train: Vec<usize>,
-    /// Validation rows for early stopping (may be empty: the last epoch is kept).
-    pub val: Vec<usize>,
-    /// Test rows.
-    pub test: Vec<usize>,
-}
-
 fn snapshot(varmap: &VarMap) -> Result<Vec<(String, Tensor)>> {
     let data = varmap.data().lock().map_err(|_| Error::InvalidSetting {
         name: "varmap",
@@ -181,7 +171,7 @@ fn mean_loss(model: &dyn FusionModel, data: &TensorData, rows: &[usize]) -> Resu
 }
 
 /// Trains `model` (whose parameters live in `varmap`) on the split's training rows, stopping
-/// early on the validation rows' loss, and scores the test rows with the best parameters.
+/// early on the validation rows' loss (an empty validation set keeps the last epoch), and scores the test rows with the best parameters.
 /// `on_epoch` sees every epoch's record as it happens (for progress bars).
 ///
 /// # Errors

@@ -306,3 +306,104 @@ fn unwritable_output_exits_1_with_a_message() {
     assert!(stderr(&o).contains("cannot write output"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));
 }
+
+/// `qfl compare` on a bundled data set writes the table, JSON and plot, and reproduces
+/// itself from the seed; `qfl train` writes a JSON result and a curve.
+#[test]
+fn compare_and_train_on_bundled_data() {
+    let dir = std::env::temp_dir().join(format!("qfl-cli-compare-{}", std::process::id()));
+    let out = dir.display().to_string();
+    let args = [
+        "compare",
+        "--dataset",
+        "nutrimouse-genotype",
+        "--k",
+        "3",
+        "--repeats",
+        "2",
+        "--epochs",
+        "15",
+        "--models",
+        "qfl,lmf,gcn",
+        "--out",
+        &out,
+        "--quiet",
+    ];
+    let a = qfl(&args);
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    let text = stdout(&a);
+    assert!(
+        text.contains("| QFL (D=2, P=2) |") && text.contains("| LMF") && text.contains("| GCN"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("compare-nutrimouse-genotype-k3.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["models"].as_array().unwrap().len(), 3);
+    let auc = json["models"][0]["auc_mean"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&auc));
+    assert!(
+        std::fs::read_to_string(dir.join("compare-nutrimouse-genotype-k3.svg"))
+            .unwrap()
+            .starts_with("<svg")
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("compare-nutrimouse-genotype-k3.md"))
+            .unwrap()
+            .contains("ROC AUC")
+    );
+    let b = qfl(&args);
+    let again: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("compare-nutrimouse-genotype-k3.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(b.status.code(), Some(0));
+    // Same seed, same numbers (wall-clock times aside).
+    let without_time = |v: &serde_json::Value| {
+        let mut runs = v["models"][0]["runs"].clone();
+        for r in runs.as_array_mut().unwrap() {
+            r.as_object_mut().unwrap().remove("seconds");
+        }
+        runs
+    };
+    assert_eq!(without_time(&json), without_time(&again));
+    let t = qfl(&[
+        "train",
+        "--dataset",
+        "basic-motions",
+        "--k",
+        "2",
+        "--repeats",
+        "1",
+        "--epochs",
+        "5",
+        "--out",
+        &out,
+        "--quiet",
+    ]);
+    assert_eq!(t.status.code(), Some(0), "{}", stderr(&t));
+    assert!(
+        dir.join("train-qfl--d-2--p-2-.json").exists(),
+        "{:?}",
+        std::fs::read_dir(&dir).unwrap().collect::<Vec<_>>()
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("curve-qfl--d-2--p-2-.svg"))
+            .unwrap()
+            .contains("validation loss")
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn train_rejects_bad_data_with_exit_code_2() {
+    let unknown = qfl(&["train", "--dataset", "no-such-set", "--quiet"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    let bad = TempFile::new("bad.csv", "1,2,a\n3,oops,b\n");
+    let o = qfl(&["train", "--csv", bad.path(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(":2:"), "names the line: {}", stderr(&o));
+    let none = qfl(&["train", "--quiet"]);
+    assert_eq!(none.status.code(), Some(2));
+}

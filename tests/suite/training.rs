@@ -1,10 +1,11 @@
 //! The training harness: reproducibility, early stopping restores the best parameters,
 //! errors.
 
+use qfl::data::Split;
 use qfl::fusion::quantum::{QflFusion, QflSettings, ReadoutMode};
 use qfl::fusion::{FusionSpec, new_varmap, seeded_init};
 use qfl::qfl::{Backend, QflConfig};
-use qfl::train::{Split, TensorData, TrainConfig, TrainOutcome, train};
+use qfl::train::{TensorData, TrainConfig, TrainOutcome, train};
 use qfl::{MpsConfig, Truncation};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -25,6 +26,7 @@ fn data() -> TensorData {
 
 fn split() -> Split {
     Split {
+        seed: 0,
         train: (0..20).collect(),
         val: (20..36).collect(),
         test: (36..60).collect(),

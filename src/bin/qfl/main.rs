@@ -5,10 +5,16 @@
 //!                   [--observable "0.5*X1 Y2 + Z0"]... [--shots N] [--seed S]
 //!                   [--format text|json] [--quiet]
 //! qfl info FILE.qasm [--format text|json]
+//! qfl train (--dataset NAME | --ts FILE | --csv FILE...) [--model qfl|early|late|tfn|lmf|mfb|gcn]
+//!           [--k 5] [--repeats 10] [--d 2] [--p 2] [--backend mps|dense] [--max-bond 64]
+//!           [--shots N] [--epochs 200] [--out DIR] [--quiet]
+//! qfl compare (--dataset NAME | ...) [--models qfl,lmf,...] [same settings]
 //! ```
 //!
 //! Exit codes: 0 success, 2 bad input (unreadable or invalid file, bad flags or
 //! observables), 1 any other failure. Errors are one-line messages on stderr.
+
+mod learn;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,7 +43,7 @@ const DEFAULT_TRAJECTORY_SHOTS: usize = 1024;
 #[command(
     name = "qfl",
     version,
-    about = "Simulate OpenQASM 2.0 circuits as matrix product states or dense state vectors"
+    about = "Simulate OpenQASM 2.0 circuits as matrix product states, and train the quantum fusion layer"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,6 +56,10 @@ enum Command {
     Run(RunArgs),
     /// Summarize a circuit: registers, gate counts, depth, two-qubit and long-range gates.
     Info(InfoArgs),
+    /// Train one fusion model by the few-shot protocol over seeds: JSON result and curve.
+    Train(learn::TrainArgs),
+    /// Train the QFL and every baseline by the same protocol: markdown table, JSON, plot.
+    Compare(learn::CompareArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -128,7 +138,10 @@ impl From<Error> for Failure {
             | Error::QubitOutOfRange { .. }
             | Error::RepeatedQubit { .. }
             | Error::StateTooLarge { .. }
-            | Error::NoQubits => Failure::Input(e.to_string()),
+            | Error::NoQubits
+            | Error::Data { .. }
+            | Error::UnknownDataset { .. }
+            | Error::TooFewSamples { .. } => Failure::Input(e.to_string()),
             other => Failure::Run(other.to_string()),
         }
     }
@@ -139,6 +152,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(&args),
         Command::Info(args) => info(&args),
+        Command::Train(args) => learn::train(&args),
+        Command::Compare(args) => learn::compare(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
