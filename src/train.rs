@@ -159,15 +159,40 @@ fn restore(varmap: &VarMap, saved: &[(String, Tensor)]) -> Result<()> {
     Ok(())
 }
 
+/// Rows per forward pass when evaluating (bounds memory for wide models such as TFN).
+const EVAL_CHUNK: usize = 64;
+
 fn mean_loss(model: &dyn FusionModel, data: &TensorData, rows: &[usize]) -> Result<f64> {
     if rows.is_empty() {
         return Ok(f64::NAN);
     }
-    let (xs, ys) = data.select(rows)?;
-    let logits = model.forward(&xs).map_err(candle_error)?;
-    candle_nn::loss::cross_entropy(&logits, &ys)
-        .and_then(|l| l.to_scalar::<f64>())
-        .map_err(candle_error)
+    let mut total = 0.0;
+    for chunk in rows.chunks(EVAL_CHUNK) {
+        let (xs, ys) = data.select(chunk)?;
+        let logits = model.forward(&xs).map_err(candle_error)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &ys)
+            .and_then(|l| l.to_scalar::<f64>())
+            .map_err(candle_error)?;
+        total += loss * chunk.len() as f64;
+    }
+    Ok(total / rows.len() as f64)
+}
+
+/// Class probabilities of `rows`, in chunks.
+fn probabilities(
+    model: &dyn FusionModel,
+    data: &TensorData,
+    rows: &[usize],
+) -> Result<Vec<Vec<f64>>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(EVAL_CHUNK) {
+        let (xs, _) = data.select(chunk)?;
+        let p = candle_nn::ops::softmax(&model.forward(&xs).map_err(candle_error)?, 1)
+            .and_then(|p| p.to_vec2::<f64>())
+            .map_err(candle_error)?;
+        out.extend(p);
+    }
+    Ok(out)
 }
 
 /// Trains `model` (whose parameters live in `varmap`) on the split's training rows, stopping
@@ -246,14 +271,7 @@ pub fn train(
         }
     }
     restore(varmap, &best.2)?;
-    let (xs, _) = data.select(test_rows)?;
-    let test_probabilities = if test_rows.is_empty() {
-        Vec::new()
-    } else {
-        candle_nn::ops::softmax(&model.forward(&xs).map_err(candle_error)?, 1)
-            .and_then(|p| p.to_vec2::<f64>())
-            .map_err(candle_error)?
-    };
+    let test_probabilities = probabilities(model, data, test_rows)?;
     Ok(TrainOutcome {
         curve,
         best_epoch: best.1,

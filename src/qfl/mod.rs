@@ -110,6 +110,22 @@ impl QflConfig {
         self
     }
 
+    /// Lays the registers out for a graph over the modalities: the bandwidth-reducing order
+    /// of [`bandwidth_reducing_order`], so modalities joined by an edge sit close along the
+    /// chain and the nearest-neighbour entangler couples them cheaply.
+    ///
+    /// # Errors
+    /// [`Error::QubitOutOfRange`] (naming the modality) for an edge outside the modalities.
+    pub fn with_modality_graph(self, edges: &[(usize, usize)]) -> Result<Self> {
+        let order = bandwidth_reducing_order(self.n_modalities, edges)?;
+        Ok(self.with_layout(&order))
+    }
+
+    /// The register order along the chain.
+    pub fn layout(&self) -> &[usize] {
+        &self.layout
+    }
+
     /// Number of modalities `M`.
     pub fn n_modalities(&self) -> usize {
         self.n_modalities

@@ -406,4 +406,14 @@ fn train_rejects_bad_data_with_exit_code_2() {
     assert!(stderr(&o).contains(":2:"), "names the line: {}", stderr(&o));
     let none = qfl(&["train", "--quiet"]);
     assert_eq!(none.status.code(), Some(2));
+    let graph = qfl(&[
+        "train",
+        "--dataset",
+        "nutrimouse-diet",
+        "--graph",
+        "0-5",
+        "--quiet",
+    ]);
+    assert_eq!(graph.status.code(), Some(2));
+    assert!(stderr(&graph).contains("--graph"), "{}", stderr(&graph));
 }

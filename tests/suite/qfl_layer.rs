@@ -212,6 +212,14 @@ fn bandwidth_reducing_order_on_known_graphs() {
         layout_bandwidth(&order, &grid)
     );
     assert!(bandwidth_reducing_order(3, &[(0, 5)]).is_err());
+    // The layer takes the order from a graph.
+    let cfg = QflConfig::new(8, 1, 1).with_modality_graph(&edges).unwrap();
+    assert_eq!(layout_bandwidth(cfg.layout(), &edges), 1);
+    assert!(
+        QflConfig::new(3, 1, 1)
+            .with_modality_graph(&[(0, 3)])
+            .is_err()
+    );
 }
 
 #[test]

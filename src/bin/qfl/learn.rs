@@ -116,6 +116,11 @@ pub struct ProtocolArgs {
     /// Hidden width of every modality encoder.
     #[arg(long, default_value_t = 16)]
     hidden: usize,
+    /// A graph over the modalities, as 0-based pairs "0-1,1-2,...": GCN's edges, and the QFL's
+    /// register order (bandwidth-reducing). Without it GCN uses the complete graph and the QFL
+    /// the given order.
+    #[arg(long)]
+    graph: Option<String>,
     /// Embedding size of the baselines' modality encoders.
     #[arg(long, default_value_t = 8)]
     embed: usize,
@@ -209,11 +214,37 @@ fn protocol(p: &ProtocolArgs) -> Protocol {
     }
 }
 
+/// Parses `"0-1,1-2"` into edges between modalities `0..n`.
+fn parse_graph(text: &str, n: usize) -> Result<Vec<(usize, usize)>, Failure> {
+    text.split(',')
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            let bad = || {
+                Failure::Input(format!(
+                    "--graph: edge {t:?} must be two modality indices below {n}, as 0-1"
+                ))
+            };
+            let (a, b) = t.trim().split_once('-').ok_or_else(bad)?;
+            let a: usize = a.trim().parse().map_err(|_| bad())?;
+            let b: usize = b.trim().parse().map_err(|_| bad())?;
+            if a >= n || b >= n {
+                return Err(bad());
+            }
+            Ok((a, b))
+        })
+        .collect()
+}
+
 fn builder(
     choice: ModelChoice,
     p: &ProtocolArgs,
     n_modalities: usize,
 ) -> Result<Box<ModelBuilder<'static>>, Failure> {
+    let graph = p
+        .graph
+        .as_deref()
+        .map(|g| parse_graph(g, n_modalities))
+        .transpose()?;
     let kind = match choice {
         ModelChoice::Qfl => {
             let entangler = match p.entangler {
@@ -237,8 +268,12 @@ fn builder(
                     seed: p.seed,
                 },
             };
+            let mut layer = QflConfig::new(n_modalities, p.d, p.p).with_entangler(entangler);
+            if let Some(edges) = &graph {
+                layer = layer.with_modality_graph(edges)?;
+            }
             let settings = QflSettings {
-                layer: QflConfig::new(n_modalities, p.d, p.p).with_entangler(entangler),
+                layer,
                 backend,
                 readout,
             };
@@ -263,7 +298,7 @@ fn builder(
         ModelChoice::Gcn => ModelKind::Gcn {
             embed: p.embed,
             gcn_hidden: p.embed,
-            edges: None,
+            edges: graph,
         },
     };
     Ok(Box::new(move |spec: &FusionSpec, vb| {
@@ -522,10 +557,16 @@ pub fn compare(args: &CompareArgs) -> Result<(), Failure> {
         &json_path,
         &serde_json::to_string_pretty(&report).map_err(|e| Failure::Run(e.to_string()))?,
     )?;
+    // Short labels (the settings are in the table); the axis starts just below the lowest bar.
     let bars: Vec<Bar> = results
         .iter()
-        .map(|r| (r.name.clone(), r.auc.mean, r.auc.std))
+        .map(|r| {
+            let label = r.name.split(" (").next().unwrap_or(&r.name).to_string();
+            (label, r.auc.mean, r.auc.std)
+        })
         .collect();
+    let low = bars.iter().map(|b| b.1 - b.2).fold(1.0f64, f64::min);
+    let y_min = ((low - 0.05) * 10.0).floor().clamp(0.0, 9.0) / 10.0;
     let svg = p.out.join(format!("compare-{stem}-k{}.svg", p.k));
     if !bars.is_empty() {
         bar_chart(
@@ -536,7 +577,7 @@ pub fn compare(args: &CompareArgs) -> Result<(), Failure> {
             ),
             "ROC AUC",
             &bars,
-            (0.0, 1.0),
+            (y_min, 1.0),
         )?;
     }
     emit(&format!(
