@@ -67,6 +67,30 @@ fn available_memory() -> Option<u128> {
     Some(kb * 1024)
 }
 
+/// Bit masks of a Pauli string: `(x_mask, z_mask, phase)` with
+/// `P|i> = phase (-1)^{|i & z_mask|} |i ^ x_mask>` (Y contributes to both masks and `i`).
+fn pauli_masks(p: &PauliString) -> (usize, usize, C64) {
+    let (mut xmask, mut zmask, mut n_y) = (0usize, 0usize, 0usize);
+    for &(q, pauli) in p.terms() {
+        match pauli {
+            Pauli::X => xmask |= 1 << q,
+            Pauli::Y => {
+                xmask |= 1 << q;
+                zmask |= 1 << q;
+                n_y += 1;
+            }
+            Pauli::Z => zmask |= 1 << q,
+        }
+    }
+    let phase = [
+        C64::new(1.0, 0.0),
+        C64::new(0.0, 1.0),
+        C64::new(-1.0, 0.0),
+        C64::new(0.0, -1.0),
+    ][n_y % 4];
+    (xmask, zmask, phase)
+}
+
 /// Inserts a zero bit at each of the (ascending) positions.
 #[inline]
 fn insert_zero_bits(mut b: usize, sorted_positions: &[usize]) -> usize {
@@ -271,25 +295,8 @@ impl DenseState {
         observable.check(self.n_qubits)?;
         let mut out = vec![C64::new(0.0, 0.0); self.amps.len()];
         for (w, p) in observable.terms() {
-            let (mut xmask, mut zmask, mut n_y) = (0usize, 0usize, 0u32);
-            for &(q, pauli) in p.terms() {
-                match pauli {
-                    Pauli::X => xmask |= 1 << q,
-                    Pauli::Y => {
-                        xmask |= 1 << q;
-                        zmask |= 1 << q;
-                        n_y += 1;
-                    }
-                    Pauli::Z => zmask |= 1 << q,
-                }
-            }
-            let phase = [
-                C64::new(1.0, 0.0),
-                C64::new(0.0, 1.0),
-                C64::new(-1.0, 0.0),
-                C64::new(0.0, -1.0),
-            ][(n_y % 4) as usize]
-                * *w;
+            let (xmask, zmask, phase) = pauli_masks(p);
+            let phase = phase * *w;
             for (i, a) in self.amps.iter().enumerate() {
                 let sign = if (i & zmask).count_ones() % 2 == 1 {
                     -1.0
@@ -406,19 +413,8 @@ impl StateBackend for DenseState {
 
     fn expectation_pauli(&self, pauli: &PauliString) -> Result<f64> {
         pauli.check(self.n_qubits)?;
-        let (mut xmask, mut zmask, mut n_y) = (0usize, 0usize, 0u32);
-        for &(q, p) in pauli.terms() {
-            match p {
-                Pauli::X => xmask |= 1 << q,
-                Pauli::Y => {
-                    xmask |= 1 << q;
-                    zmask |= 1 << q;
-                    n_y += 1;
-                }
-                Pauli::Z => zmask |= 1 << q,
-            }
-        }
-        // P|i> = i^{n_y} (-1)^{|i & zmask|} |i ^ xmask>, so <psi|P|psi> sums
+        let (xmask, zmask, phase) = pauli_masks(pauli);
+        // P|i> = phase (-1)^{|i & zmask|} |i ^ xmask>, so <psi|P|psi> sums
         // conj(psi[i ^ xmask]) * phase(i) * psi[i].
         let amps = &self.amps;
         let total: C64 = self.sum_over(|i| {
@@ -429,12 +425,6 @@ impl StateBackend for DenseState {
             };
             amps[i ^ xmask].conj() * amps[i] * sign
         });
-        let phase = [
-            C64::new(1.0, 0.0),
-            C64::new(0.0, 1.0),
-            C64::new(-1.0, 0.0),
-            C64::new(0.0, -1.0),
-        ][(n_y % 4) as usize];
         let value = (total * phase).re;
         if !value.is_finite() {
             return Err(Error::NonFinite {

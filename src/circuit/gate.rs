@@ -476,25 +476,27 @@ impl Gate {
         arr.into_iter().flatten()
     }
 
+    /// The value of angle `p` of this gate, checked finite.
+    fn bind(&self, p: &Param, theta: &[f64], x: &[f64]) -> Result<f64> {
+        let value = p.value(theta, x);
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(Error::NonFiniteAngle {
+                gate: self.name(),
+                what: "bound value",
+                value,
+            })
+        }
+    }
+
     /// The numeric matrix with angles bound from `theta` and `x`.
     ///
     /// # Errors
     /// [`Error::NonFiniteAngle`] if a bound angle is not finite (for example an index beyond
     /// the slices given).
     pub fn matrix(&self, theta: &[f64], x: &[f64]) -> Result<GateMatrix> {
-        let name = self.name();
-        let v = |p: &Param| -> Result<f64> {
-            let value = p.value(theta, x);
-            if value.is_finite() {
-                Ok(value)
-            } else {
-                Err(Error::NonFiniteAngle {
-                    gate: name,
-                    what: "bound value",
-                    value,
-                })
-            }
-        };
+        let v = |p: &Param| self.bind(p, theta, x);
         let h = C64::new(FRAC_1_SQRT_2, 0.0);
         let m = match self {
             Gate::I => GateMatrix::identity(1),
@@ -573,19 +575,7 @@ impl Gate {
     /// [`Error::NonFiniteAngle`] if a bound angle is not finite.
     pub fn matrix_derivatives(&self, theta: &[f64], x: &[f64]) -> Result<Vec<GateMatrix>> {
         use std::f64::consts::{FRAC_PI_2, PI};
-        let name = self.name();
-        let v = |p: &Param| -> Result<f64> {
-            let value = p.value(theta, x);
-            if value.is_finite() {
-                Ok(value)
-            } else {
-                Err(Error::NonFiniteAngle {
-                    gate: name,
-                    what: "bound value",
-                    value,
-                })
-            }
-        };
+        let v = |p: &Param| self.bind(p, theta, x);
         let half = C64::new(0.5, 0.0);
         // dU3/d(theta, phi, lambda) at (t, p, l).
         let du3 = |t: f64, p: f64, l: f64| -> [GateMatrix; 3] {

@@ -267,24 +267,6 @@ impl MpsState {
         }
         Ok(())
     }
-
-    /// Contracts sites `start .. start + k` into `theta` with entries at
-    /// `l + chi_l * (p + 2^k * r)`; returns `(theta, chi_l, chi_r)`.
-    fn window_theta(&self, start: usize, k: usize) -> (Vec<C64>, usize, usize) {
-        let p = self.config.parallelism;
-        let chi_l = self.sites[start].chi_l;
-        let mut data = self.sites[start].data.clone();
-        let mut rows = 2 * chi_l;
-        for j in 1..k {
-            let site = &self.sites[start + j];
-            let theta = MatRef::from_column_major_slice(&data, rows, site.chi_l);
-            let mut next = Mat::<C64>::zeros(rows, 2 * site.chi_r);
-            linalg::mul(next.as_mut(), theta, site.as_l_sr(), p);
-            data = col_major(next);
-            rows *= 2;
-        }
-        (data, chi_l, self.sites[start + k - 1].chi_r)
-    }
 }
 
 /// The adjoint pair of the MPS backend.

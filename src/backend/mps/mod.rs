@@ -366,7 +366,6 @@ impl MpsState {
     /// offsets `j`) to sites `start .. start + k`.
     fn apply_window(&mut self, gm: &[C64], start: usize, k: usize) -> Result<()> {
         let end = start + k - 1;
-        let p = self.config.parallelism;
         let centre_end = if self.centre > end {
             CentreEnd::Left
         } else {
@@ -377,19 +376,7 @@ impl MpsState {
         } else if self.centre > end {
             self.move_centre(end)?;
         }
-        // Contract the window into theta, entries at l + chi_l * (p + D * r).
-        let chi_l = self.sites[start].chi_l;
-        let mut data = self.sites[start].data.clone();
-        let mut rows = 2 * chi_l;
-        for j in 1..k {
-            let site = &self.sites[start + j];
-            let theta = MatRef::from_column_major_slice(&data, rows, site.chi_l);
-            let mut next = Mat::<C64>::zeros(rows, 2 * site.chi_r);
-            linalg::mul(next.as_mut(), theta, site.as_l_sr(), p);
-            data = col_major(next);
-            rows *= 2;
-        }
-        let chi_r = self.sites[end].chi_r;
+        let (data, chi_l, chi_r) = self.window_theta(start, k);
         let dim = 1usize << k;
         let data = apply_gate_to_theta(data, gm, chi_l, dim, chi_r);
         // Split into k sites.
@@ -403,6 +390,24 @@ impl MpsState {
             CentreEnd::Right => end,
         };
         Ok(())
+    }
+
+    /// Contracts sites `start .. start + k` into `theta` with entries at
+    /// `l + chi_l * (p + 2^k * r)`; returns `(theta, chi_l, chi_r)`.
+    pub(crate) fn window_theta(&self, start: usize, k: usize) -> (Vec<C64>, usize, usize) {
+        let p = self.config.parallelism;
+        let chi_l = self.sites[start].chi_l;
+        let mut data = self.sites[start].data.clone();
+        let mut rows = 2 * chi_l;
+        for j in 1..k {
+            let site = &self.sites[start + j];
+            let theta = MatRef::from_column_major_slice(&data, rows, site.chi_l);
+            let mut next = Mat::<C64>::zeros(rows, 2 * site.chi_r);
+            linalg::mul(next.as_mut(), theta, site.as_l_sr(), p);
+            data = col_major(next);
+            rows *= 2;
+        }
+        (data, chi_l, self.sites[start + k - 1].chi_r)
     }
 
     /// Splits `theta` (entries at `l + chi_l * (p + 2^k * r)`) into `k` sites by successive
