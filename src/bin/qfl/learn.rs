@@ -343,6 +343,29 @@ struct ReportJson<'a> {
     skipped: Vec<String>,
 }
 
+impl<'a> ReportJson<'a> {
+    fn new(
+        data: &'a str,
+        dataset: &Dataset,
+        p: &ProtocolArgs,
+        results: &[ModelResult],
+        skipped: Vec<String>,
+    ) -> Self {
+        ReportJson {
+            data,
+            samples: dataset.n_samples(),
+            classes: dataset.n_classes(),
+            modalities: dataset.n_modalities(),
+            k: p.k,
+            repeats: p.repeats,
+            seed: p.seed,
+            command: command_line(),
+            models: results.iter().map(model_json).collect(),
+            skipped,
+        }
+    }
+}
+
 fn model_json(r: &ModelResult) -> ModelJson {
     ModelJson {
         model: r.name.clone(),
@@ -475,18 +498,7 @@ pub fn train(args: &TrainArgs) -> Result<(), Failure> {
     let Some(r) = results.first() else {
         return Err(Failure::Run(skipped.join("; ")));
     };
-    let report = ReportJson {
-        data: &data_name,
-        samples: dataset.n_samples(),
-        classes: dataset.n_classes(),
-        modalities: dataset.n_modalities(),
-        k: p.k,
-        repeats: p.repeats,
-        seed: p.seed,
-        command: command_line(),
-        models: vec![model_json(r)],
-        skipped,
-    };
+    let report = ReportJson::new(&data_name, &dataset, p, std::slice::from_ref(r), skipped);
     let json_path = p.out.join(format!("train-{}.json", file_stem(&r.name)));
     write(
         &json_path,
@@ -540,18 +552,7 @@ pub fn compare(args: &CompareArgs) -> Result<(), Failure> {
     }
     let md_path = p.out.join(format!("compare-{stem}-k{}.md", p.k));
     write(&md_path, &md)?;
-    let report = ReportJson {
-        data: &data_name,
-        samples: dataset.n_samples(),
-        classes: dataset.n_classes(),
-        modalities: dataset.n_modalities(),
-        k: p.k,
-        repeats: p.repeats,
-        seed: p.seed,
-        command: command_line(),
-        models: results.iter().map(model_json).collect(),
-        skipped,
-    };
+    let report = ReportJson::new(&data_name, &dataset, p, &results, skipped);
     let json_path = p.out.join(format!("compare-{stem}-k{}.json", p.k));
     write(
         &json_path,
