@@ -87,8 +87,8 @@ pub mod shadows;
 pub mod train;
 
 pub use backend::{
-    AdjointBackend, AdjointPair, DenseState, MpsConfig, MpsState, Parallelism, StateBackend,
-    Truncation, TruncationEvent, TruncationReport,
+    AdjointBackend, AdjointPair, DenseState, MpsConfig, MpsState, Parallelism, SplitMethod,
+    StateBackend, Truncation, TruncationEvent, TruncationReport,
 };
 pub use bits::BitString;
 pub use circuit::{

@@ -217,6 +217,125 @@ pub(crate) fn mul<A, B>(
     );
 }
 
+/// How a matrix is split into an isometry and a remainder at a two-site update.
+///
+/// Both give the best rank-`k` approximation of the matrix for every `k` (up to rounding);
+/// they differ in cost and in how precisely the *smallest* singular values come out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SplitMethod {
+    /// The self-adjoint eigendecomposition of the Gram matrix `A A^H`: the eigenvectors are
+    /// the left singular vectors, the eigenvalues the squared singular values, and the
+    /// remainder is the exact product `U^H A`. About twice as fast as the SVD on the
+    /// `512 x 512` cuts of max bond 256 (see `docs/performance.md`). The singular values are
+    /// the norms of the rows of `U^H A`, so the weight truncation discards is exact; the
+    /// singular *directions* of values below about `1e-8 |A|` are resolved only to a weight
+    /// of about `1e-16 |A|^2` each, so at cutoffs near `1e-16` a cut may keep a few more
+    /// tiny directions than the SVD would. The factors are orthonormal to machine precision.
+    /// Used when the matrix has no more rows than columns (every cut of a balanced chain);
+    /// otherwise, or if the eigensolver fails its checks, the SVD is used.
+    #[default]
+    Gram,
+    /// The checked SVD with its fallback ladder: every singular value to relative precision.
+    Svd,
+}
+
+/// `A = U R` with `U` (`m x k`) having orthonormal columns, `R = diag(s) V^H` (`k x n`) and
+/// `s` the non-increasing singular values, `k = min(m, n)`.
+pub(crate) struct LeftSplit {
+    pub u: Mat<C64>,
+    pub s: Vec<f64>,
+    pub rest: Mat<C64>,
+}
+
+/// Splits `a` into a left isometry and a remainder by `method`; see [`SplitMethod`].
+pub(crate) fn split_left(
+    a: MatRef<'_, C64>,
+    method: SplitMethod,
+    parallelism: Parallelism,
+) -> Result<LeftSplit> {
+    if method == SplitMethod::Gram
+        && let Some(f) = gram_split(a, parallelism)
+    {
+        return Ok(f);
+    }
+    let f = checked_svd(a, parallelism)?;
+    let k = f.s.len();
+    let rest = Mat::<C64>::from_fn(k, a.ncols(), |t, j| f.v[(j, t)].conj() * f.s[t]);
+    Ok(LeftSplit {
+        u: f.u,
+        s: f.s,
+        rest,
+    })
+}
+
+/// The Gram-matrix split, or `None` when it does not apply (more rows than columns) or its
+/// checks fail (non-finite output, or eigenvalues that do not add up to `|A|_F^2`).
+///
+/// The singular values are taken as the norms of the rows of `U^H A`, not as square roots of
+/// the eigenvalues: eigenvalues carry an absolute error of about `m eps |A|^2`, so a square
+/// root would turn a zero singular value into `~1e-7 |A|` and no cut would ever shrink. The
+/// row norms are exact weights of the (orthonormal) directions `u_t`, so what truncation
+/// discards and the discarded weight it records are exact; directions the eigensolver could
+/// not resolve (a cluster of tiny eigenvalues) carry at most about `eps |A|^2` of weight each.
+fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit> {
+    let p = par(parallelism);
+    let (m, n) = a.shape();
+    if m > n {
+        return None;
+    }
+    let norm2 = a.squared_norm_l2();
+    if !norm2.is_finite() || norm2 == 0.0 {
+        return None;
+    }
+    let mut g = Mat::<C64>::zeros(m, m);
+    matmul(
+        g.as_mut(),
+        Accum::Replace,
+        a,
+        a.adjoint(),
+        C64::new(1.0, 0.0),
+        p,
+    );
+    let params = <faer::linalg::evd::SelfAdjointEvdParams as faer::Auto<C64>>::auto();
+    let mut buf = MemBuffer::new(faer::linalg::evd::self_adjoint_evd_scratch::<C64>(
+        m,
+        faer::linalg::evd::ComputeEigenvectors::Yes,
+        p,
+        params.into(),
+    ));
+    let mut vecs = Mat::<C64>::zeros(m, m);
+    let mut vals = faer::diag::Diag::<C64>::zeros(m);
+    faer::linalg::evd::self_adjoint_evd(
+        g.as_ref(),
+        vals.as_mut(),
+        Some(vecs.as_mut()),
+        p,
+        MemStack::new(&mut buf),
+        params.into(),
+    )
+    .ok()?;
+    let total: f64 = (0..m).map(|i| vals[i].re).sum();
+    if !total.is_finite() || (total - norm2).abs() > 1e-10 * norm2 || !all_finite(vecs.as_ref()) {
+        return None;
+    }
+    let mut full = Mat::<C64>::zeros(m, n);
+    matmul(
+        full.as_mut(),
+        Accum::Replace,
+        vecs.adjoint(),
+        a,
+        C64::new(1.0, 0.0),
+        p,
+    );
+    let norms: Vec<f64> = (0..m).map(|t| full.row(t).norm_l2()).collect();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&x, &y| norms[y].total_cmp(&norms[x]));
+    let s: Vec<f64> = order.iter().map(|&t| norms[t]).collect();
+    let u = Mat::<C64>::from_fn(m, m, |i, t| vecs[(i, order[t])]);
+    let rest = Mat::<C64>::from_fn(m, n, |t, j| full[(order[t], j)]);
+    Some(LeftSplit { u, s, rest })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,5 +429,96 @@ mod tests {
             mul(g.as_mut(), q.adjoint(), q.as_ref(), Parallelism::Sequential);
             assert!((&g - Mat::<C64>::identity(k, k)).norm_max() < tol(m, n) * 10.0);
         }
+    }
+
+    fn check_split(a: &Mat<C64>, f: &LeftSplit, what: &str) {
+        let (m, n) = a.shape();
+        let k = m.min(n);
+        assert_eq!(
+            (f.u.nrows(), f.u.ncols(), f.rest.nrows(), f.rest.ncols()),
+            (m, k, k, n)
+        );
+        assert!(f.s.windows(2).all(|w| w[0] >= w[1]), "{what}: s sorted");
+        let mut rec = Mat::<C64>::zeros(m, n);
+        mul(
+            rec.as_mut(),
+            f.u.as_ref(),
+            f.rest.as_ref(),
+            Parallelism::Sequential,
+        );
+        let err = (&rec - a).norm_l2() / a.norm_l2();
+        assert!(
+            err < tol(m, n) * 10.0,
+            "{what} {m}x{n}: reconstruction {err}"
+        );
+        let mut g = Mat::<C64>::zeros(k, k);
+        mul(
+            g.as_mut(),
+            f.u.adjoint(),
+            f.u.as_ref(),
+            Parallelism::Sequential,
+        );
+        let dev = (&g - Mat::<C64>::identity(k, k)).norm_max();
+        assert!(
+            dev < tol(m, n) * 10.0,
+            "{what} {m}x{n}: U^H U deviates by {dev}"
+        );
+        // Row t of the remainder has norm s[t] (to the precision of the method).
+        for t in 0..k {
+            let row = f.rest.row(t).norm_l2();
+            assert!(
+                (row - f.s[t]).abs() < 1e-7 * f.s[0],
+                "{what}: row {t} {row} vs {}",
+                f.s[t]
+            );
+        }
+    }
+
+    #[test]
+    fn gram_and_svd_splits_agree_on_every_shape() {
+        for &(m, n, r) in &[
+            (1, 1, 1),
+            (2, 8, 2),
+            (8, 2, 2),
+            (16, 16, 16),
+            (64, 32, 5),
+            (32, 64, 32),
+            (128, 128, 3),
+            (128, 128, 128),
+        ] {
+            let a = random(m, n, r, (m * 31 + n) as u64);
+            let g = split_left(a.as_ref(), SplitMethod::Gram, Parallelism::Sequential).unwrap();
+            let s = split_left(a.as_ref(), SplitMethod::Svd, Parallelism::Sequential).unwrap();
+            check_split(&a, &g, "gram");
+            check_split(&a, &s, "svd");
+            // Squared singular values agree to rounding of the largest.
+            for (x, y) in g.s.iter().zip(&s.s) {
+                assert!(
+                    (x * x - y * y).abs() < 1e-12 * s.s[0] * s.s[0],
+                    "{m}x{n}: {x} vs {y}"
+                );
+            }
+            // The leading singular subspaces agree: |U_g^H U_s| = 1 on well-separated values.
+            let k = r.min(m).min(n);
+            if k <= 5 {
+                for t in 0..k {
+                    let overlap: C64 = (0..m).map(|i| g.u[(i, t)].conj() * s.u[(i, t)]).sum();
+                    assert!((overlap.norm() - 1.0).abs() < 1e-8, "{m}x{n}: vector {t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gram_split_falls_back_on_bad_input() {
+        let zero = Mat::<C64>::zeros(4, 6);
+        let f = split_left(zero.as_ref(), SplitMethod::Gram, Parallelism::Sequential).unwrap();
+        assert!(f.s.iter().all(|&x| x == 0.0));
+        let mut a = random(4, 4, 4, 1);
+        a[(1, 2)] = C64::new(f64::NAN, 0.0);
+        assert!(matches!(
+            split_left(a.as_ref(), SplitMethod::Gram, Parallelism::Sequential),
+            Err(Error::SvdFailed { .. })
+        ));
     }
 }

@@ -8,7 +8,7 @@ pub mod dense;
 pub mod mps;
 
 pub use dense::DenseState;
-pub use mps::{MpsConfig, MpsState, Truncation, TruncationEvent, TruncationReport};
+pub use mps::{MpsConfig, MpsState, SplitMethod, Truncation, TruncationEvent, TruncationReport};
 
 use num_complex::Complex64 as C64;
 use rand::Rng;

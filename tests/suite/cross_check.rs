@@ -3,7 +3,8 @@
 use num_complex::Complex64 as C64;
 use proptest::prelude::*;
 use qfl::{
-    BitString, DenseState, MpsConfig, MpsState, Pauli, PauliString, StateBackend, Truncation,
+    BitString, DenseState, MpsConfig, MpsState, Pauli, PauliString, SplitMethod, StateBackend,
+    Truncation,
 };
 
 use super::common::{RandomCircuit, max_dist, random_circuit};
@@ -16,11 +17,17 @@ fn tolerance(rc: &RandomCircuit) -> f64 {
 }
 
 fn run_both(rc: &RandomCircuit) -> (DenseState, MpsState) {
+    run_both_with(rc, SplitMethod::default())
+}
+
+fn run_both_with(rc: &RandomCircuit, split: SplitMethod) -> (DenseState, MpsState) {
     let n = rc.circuit.n_qubits();
     let mut dense = DenseState::new(n).unwrap();
     dense.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
-    let mut mps =
-        MpsState::new(n, MpsConfig::default().with_truncation(Truncation::exact())).unwrap();
+    let config = MpsConfig::default()
+        .with_truncation(Truncation::exact())
+        .with_split(split);
+    let mut mps = MpsState::new(n, config).unwrap();
     mps.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
     (dense, mps)
 }
@@ -71,6 +78,16 @@ proptest! {
         prop_assert!((mps.norm() - 1.0).abs() < tol);
         prop_assert!(mps.canonical_deviation() < 1e-10);
         prop_assert_eq!(mps.fidelity_estimate(), 1.0);
+    }
+
+    /// The SVD split (not the default) is as exact as the Gram split.
+    #[test]
+    fn svd_split_equals_dense(rc in random_circuit(1, 10, 60)) {
+        let (dense, mps) = run_both_with(&rc, SplitMethod::Svd);
+        let tol = tolerance(&rc);
+        let d = max_dist(&mps.to_dense().unwrap(), dense.amplitudes());
+        prop_assert!(d < tol, "amplitudes differ by {d:e} (tol {tol:e})");
+        prop_assert!(mps.canonical_deviation() < 1e-10);
     }
 
     #[test]
@@ -189,4 +206,53 @@ fn impossible_outcome_is_an_error_and_leaves_state() {
     let mut dense = DenseState::new(3).unwrap();
     assert!(dense.project(1, true).is_err());
     assert!((dense.norm() - 1.0).abs() < 1e-15);
+}
+
+proptest! {
+    #![proptest_config(super::common::proptest_config(128))]
+
+    /// `sweep_order` is a permutation that gives the same state (it only reorders commuting
+    /// gates), and MPS `run` (which uses it) still equals the dense oracle.
+    #[test]
+    fn sweep_order_keeps_the_unitary(rc in random_circuit(1, 9, 60)) {
+        let n = rc.circuit.n_qubits();
+        let order = rc.circuit.sweep_order();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        prop_assert_eq!(sorted, (0..rc.circuit.len()).collect::<Vec<_>>());
+        let mut reference = DenseState::new(n).unwrap();
+        reference.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+        let mut reordered = DenseState::new(n).unwrap();
+        let inst = rc.circuit.instructions();
+        for &i in &order {
+            reordered.apply_instruction(&inst[i], &rc.theta, &rc.x).unwrap();
+        }
+        let d = max_dist(reordered.amplitudes(), reference.amplitudes());
+        prop_assert!(d < 1e-12, "reordered state differs by {d:e}");
+    }
+}
+
+/// On a brick circuit the moments alternate direction along the chain.
+#[test]
+fn sweep_order_snakes_through_a_brick() {
+    let n = 6;
+    let mut c = qfl::Circuit::new(n).unwrap();
+    for _ in 0..2 {
+        for q in 0..n {
+            c.h(q).unwrap();
+        }
+        for start in [0, 1] {
+            for q in (start..n - 1).step_by(2) {
+                c.cx(q, q + 1).unwrap();
+            }
+        }
+    }
+    let pairs: Vec<usize> = c
+        .sweep_order()
+        .into_iter()
+        .map(|i| &c.instructions()[i])
+        .filter(|inst| inst.qubits().len() == 2)
+        .map(|inst| inst.qubits()[0])
+        .collect();
+    assert_eq!(pairs, vec![0, 2, 4, 3, 1, 0, 2, 4, 3, 1]);
 }

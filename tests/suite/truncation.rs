@@ -11,23 +11,25 @@
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use qfl::{DenseState, MpsConfig, MpsState, StateBackend, Truncation};
+use qfl::{DenseState, MpsConfig, MpsState, SplitMethod, StateBackend, Truncation};
 
 use super::common::{RandomCircuit, fidelity, random_circuit};
 
 fn truncated(rc: &RandomCircuit, t: Truncation) -> (f64, qfl::TruncationReport) {
-    let (f, r, _) = truncated_with_events(rc, t);
+    let (f, r, _) = truncated_with_events(rc, t, SplitMethod::default());
     (f, r)
 }
 
 fn truncated_with_events(
     rc: &RandomCircuit,
     t: Truncation,
+    split: SplitMethod,
 ) -> (f64, qfl::TruncationReport, Vec<qfl::TruncationEvent>) {
     let n = rc.circuit.n_qubits();
     let mut dense = DenseState::new(n).unwrap();
     dense.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
-    let mut mps = MpsState::new(n, MpsConfig::default().with_truncation(t)).unwrap();
+    let config = MpsConfig::default().with_truncation(t).with_split(split);
+    let mut mps = MpsState::new(n, config).unwrap();
     mps.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
     assert!(
         (mps.norm() - 1.0).abs() < 1e-10,
@@ -43,12 +45,13 @@ fn truncated_with_events(
 proptest! {
     #![proptest_config(super::common::proptest_config(96))]
 
-    /// The proven lower bound holds for bond-limited and cutoff-limited truncation, and a run
-    /// that discarded nothing is exact.
+    /// The proven lower bound holds for bond-limited and cutoff-limited truncation, with
+    /// either split method, and a run that discarded nothing is exact.
     #[test]
     fn fidelity_lower_bound_holds(rc in random_circuit(6, 10, 80), chi in 2usize..6, exp in 2i32..6) {
-        for t in [Truncation::exact().with_max_bond(chi), Truncation::exact().with_cutoff(10f64.powi(-exp))] {
-            let (f, r, events) = truncated_with_events(&rc, t);
+        let settings = [Truncation::exact().with_max_bond(chi), Truncation::exact().with_cutoff(10f64.powi(-exp))];
+        for (t, split) in settings.into_iter().flat_map(|t| [(t, SplitMethod::Gram), (t, SplitMethod::Svd)]) {
+            let (f, r, events) = truncated_with_events(&rc, t, split);
             prop_assert!(f >= r.fidelity_lower_bound - 1e-12, "true {f} below bound {}", r.fidelity_lower_bound);
             prop_assert!(r.fidelity_estimate <= 1.0 && r.fidelity_lower_bound <= r.fidelity_estimate + 1e-15);
             if r.truncating_cuts == 0 {

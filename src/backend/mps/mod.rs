@@ -44,6 +44,7 @@ use super::{Parallelism, check_gate_qubits};
 use crate::circuit::GateMatrix;
 use crate::error::{Error, Result};
 use crate::linalg;
+pub use crate::linalg::SplitMethod;
 use truncation::TruncationLog;
 
 const ZERO: C64 = C64::new(0.0, 0.0);
@@ -52,19 +53,21 @@ const ZERO: C64 = C64::new(0.0, 0.0);
 /// one sweep through its MPO instead of term by term.
 pub const MPO_EXPECTATION_TERMS: usize = 4;
 
-/// Settings of an [`MpsState`]: truncation, threads and the norm check.
+/// Settings of an [`MpsState`]: truncation, how cuts are factored, threads and the norm check.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MpsConfig {
     truncation: Truncation,
+    split: SplitMethod,
     parallelism: Parallelism,
     norm_tolerance: f64,
 }
 
 impl Default for MpsConfig {
-    /// [`Truncation::default`], one thread, norm tolerance `1e-8`.
+    /// [`Truncation::default`], [`SplitMethod::Gram`], one thread, norm tolerance `1e-8`.
     fn default() -> Self {
         MpsConfig {
             truncation: Truncation::default(),
+            split: SplitMethod::default(),
             parallelism: Parallelism::Sequential,
             norm_tolerance: 1e-8,
         }
@@ -76,6 +79,17 @@ impl MpsConfig {
     pub fn with_truncation(mut self, truncation: Truncation) -> Self {
         self.truncation = truncation;
         self
+    }
+
+    /// Sets how a two-site tensor is factored at each cut.
+    pub fn with_split(mut self, split: SplitMethod) -> Self {
+        self.split = split;
+        self
+    }
+
+    /// How cuts are factored.
+    pub fn split(&self) -> SplitMethod {
+        self.split
     }
 
     /// Sets the threads the linear algebra may use.
@@ -424,6 +438,7 @@ impl MpsState {
     ) -> Result<Vec<Site>> {
         let p = self.config.parallelism;
         let truncation = self.config.truncation;
+        let method = self.config.split;
         let mut sites: Vec<Option<Site>> = vec![None; k];
         let mut rest = theta;
         let mut cuts = Vec::with_capacity(k - 1);
@@ -434,14 +449,12 @@ impl MpsState {
                 for j in 0..k - 1 {
                     let cols = (1usize << (k - j - 1)) * chi_r;
                     let a = MatRef::from_column_major_slice(&rest, 2 * chi, cols);
-                    let f = linalg::checked_svd(a, p)?;
+                    let f = linalg::split_left(a, method, p)?;
                     let (kept, eps, scale) = self.truncate(&f.s, truncation, start + j)?;
                     sites[j] = Some(Site::from_mat(f.u.as_ref().get(.., ..kept), chi, kept));
                     let mut next = Vec::with_capacity(kept * cols);
                     for col in 0..cols {
-                        for t in 0..kept {
-                            next.push(f.v[(col, t)].conj() * (f.s[t] * scale));
-                        }
+                        next.extend(f.rest.col(col).iter().take(kept).map(|z| z * scale));
                     }
                     cuts.push((start + j, eps, kept));
                     rest = next;
@@ -459,27 +472,24 @@ impl MpsState {
                 let mut chi = chi_r;
                 for j in (1..k).rev() {
                     let rows = chi_l * (1usize << j);
+                    // Split A^H = U (S V^H): A = V S U^H, so site j = U^H (kept x 2 chi) and
+                    // the remainder is (S V^H)^H = V S (rows x kept).
                     let a = MatRef::from_column_major_slice(&rest, rows, 2 * chi);
-                    let f = linalg::checked_svd(a, p)?;
+                    let ah = a.adjoint().to_owned();
+                    let f = linalg::split_left(ah.as_ref(), method, p)?;
                     let (kept, eps, scale) = self.truncate(&f.s, truncation, start + j - 1)?;
-                    // Site j = V^H (kept x 2 chi), column-major.
-                    let mut vh = Vec::with_capacity(kept * 2 * chi);
+                    let mut uh = Vec::with_capacity(kept * 2 * chi);
                     for col in 0..2 * chi {
-                        for t in 0..kept {
-                            vh.push(f.v[(col, t)].conj());
-                        }
+                        uh.extend((0..kept).map(|t| f.u[(col, t)].conj()));
                     }
                     sites[j] = Some(Site {
                         chi_l: kept,
                         chi_r: chi,
-                        data: vh,
+                        data: uh,
                     });
                     let mut next = Vec::with_capacity(rows * kept);
                     for t in 0..kept {
-                        let st = f.s[t] * scale;
-                        for row in 0..rows {
-                            next.push(f.u[(row, t)] * st);
-                        }
+                        next.extend(f.rest.row(t).iter().map(|z| z.conj() * scale));
                     }
                     cuts.push((start + j - 1, eps, kept));
                     rest = next;
@@ -684,6 +694,23 @@ impl MpsState {
 impl super::StateBackend for MpsState {
     fn n_qubits(&self) -> usize {
         self.n_qubits
+    }
+
+    /// Runs the circuit in [`Circuit::sweep_order`](crate::Circuit::sweep_order), which gives
+    /// the same state with fewer moves of the orthogonality centre.
+    fn run(&mut self, circuit: &crate::Circuit, theta: &[f64], x: &[f64]) -> Result<()> {
+        if circuit.n_qubits() != self.n_qubits {
+            return Err(Error::QubitCountMismatch {
+                circuit: circuit.n_qubits(),
+                state: self.n_qubits,
+            });
+        }
+        circuit.check_binding(theta, x)?;
+        let instructions = circuit.instructions();
+        for i in circuit.sweep_order() {
+            self.apply_instruction(&instructions[i], theta, x)?;
+        }
+        self.check_norm("after running the circuit")
     }
 
     fn apply_matrix(&mut self, matrix: &GateMatrix, qubits: &[usize]) -> Result<()> {

@@ -308,8 +308,10 @@ fn simulate<B: StateBackend + Clone>(
     if let Ok(split) = program.to_circuit() {
         let mut state = initial;
         let bar = progress(split.circuit.len(), args.quiet, "gates");
-        for inst in &split.circuit {
-            state.apply_instruction(inst, &[], &[])?;
+        // The order that keeps an MPS centre next to the gates (the same unitary).
+        let instructions = split.circuit.instructions();
+        for i in split.circuit.sweep_order() {
+            state.apply_instruction(&instructions[i], &[], &[])?;
             bar.inc(1);
         }
         bar.finish_and_clear();
