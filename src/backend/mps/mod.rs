@@ -43,7 +43,7 @@ use num_complex::Complex64 as C64;
 use super::{Parallelism, check_gate_qubits};
 use crate::circuit::GateMatrix;
 use crate::error::{Error, Result};
-use crate::linalg;
+use crate::linalg::{self, SvdBackend};
 use truncation::TruncationLog;
 
 const ZERO: C64 = C64::new(0.0, 0.0);
@@ -52,20 +52,22 @@ const ZERO: C64 = C64::new(0.0, 0.0);
 /// one sweep through its MPO instead of term by term.
 pub const MPO_EXPECTATION_TERMS: usize = 4;
 
-/// Settings of an [`MpsState`]: truncation, threads and the norm check.
+/// Settings of an [`MpsState`]: truncation, threads, SVD backend and the norm check.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MpsConfig {
     truncation: Truncation,
     parallelism: Parallelism,
+    svd: SvdBackend,
     norm_tolerance: f64,
 }
 
 impl Default for MpsConfig {
-    /// [`Truncation::default`], one thread, norm tolerance `1e-8`.
+    /// [`Truncation::default`], one thread, [`SvdBackend::Faer`], norm tolerance `1e-8`.
     fn default() -> Self {
         MpsConfig {
             truncation: Truncation::default(),
             parallelism: Parallelism::Sequential,
+            svd: SvdBackend::Faer,
             norm_tolerance: 1e-8,
         }
     }
@@ -81,6 +83,14 @@ impl MpsConfig {
     /// Sets the threads the linear algebra may use.
     pub fn with_parallelism(mut self, parallelism: Parallelism) -> Self {
         self.parallelism = parallelism;
+        self
+    }
+
+    /// Sets which library computes the SVD of every cut. [`SvdBackend::Lapack`] needs the
+    /// cargo feature `lapack`: without it, [`MpsState::new`] returns
+    /// [`Error::FeatureNotEnabled`].
+    pub fn with_svd(mut self, svd: SvdBackend) -> Self {
+        self.svd = svd;
         self
     }
 
@@ -101,6 +111,11 @@ impl MpsConfig {
         self.parallelism
     }
 
+    /// The SVD backend.
+    pub fn svd(&self) -> SvdBackend {
+        self.svd
+    }
+
     /// The norm tolerance.
     pub fn norm_tolerance(&self) -> f64 {
         self.norm_tolerance
@@ -108,6 +123,7 @@ impl MpsConfig {
 
     fn validate(&self) -> Result<()> {
         self.truncation.validate()?;
+        self.svd.check_available()?;
         if !(self.norm_tolerance.is_finite() && self.norm_tolerance > 0.0) {
             return Err(Error::InvalidSetting {
                 name: "norm_tolerance",
@@ -434,7 +450,7 @@ impl MpsState {
                 for j in 0..k - 1 {
                     let cols = (1usize << (k - j - 1)) * chi_r;
                     let a = MatRef::from_column_major_slice(&rest, 2 * chi, cols);
-                    let f = linalg::checked_svd(a, p)?;
+                    let f = linalg::checked_svd(a, p, self.config.svd)?;
                     let (kept, eps, scale) = self.truncate(&f.s, truncation, start + j)?;
                     sites[j] = Some(Site::from_mat(f.u.as_ref().get(.., ..kept), chi, kept));
                     let mut next = Vec::with_capacity(kept * cols);
@@ -460,7 +476,7 @@ impl MpsState {
                 for j in (1..k).rev() {
                     let rows = chi_l * (1usize << j);
                     let a = MatRef::from_column_major_slice(&rest, rows, 2 * chi);
-                    let f = linalg::checked_svd(a, p)?;
+                    let f = linalg::checked_svd(a, p, self.config.svd)?;
                     let (kept, eps, scale) = self.truncate(&f.s, truncation, start + j - 1)?;
                     // Site j = V^H (kept x 2 chi), column-major.
                     let mut vh = Vec::with_capacity(kept * 2 * chi);
