@@ -4,7 +4,9 @@
 # Idempotent and quiet when everything is already there; uses sudo only when not root.
 set -euo pipefail
 
-packages=(libopenblas-dev)
+# libopenblas-dev: the library and its openblas.pc; pkg-config: how openblas-src finds it first
+# (without it, it falls back to plain -lopenblas, which Debian's alternatives also provide).
+packages=(libopenblas-dev pkg-config)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,7 +27,14 @@ else
   exit 1
 fi
 
-echo "install-lapack.sh: installing ${missing[*]}"
+echo "install-lapack.sh: installing ${missing[*]} (Debian's packages)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# apt's chatter goes to a log, shown only if something fails.
+if ! { "${sudo[@]}" apt-get update -qq &&
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install-lapack.sh: apt-get failed" >&2
+  exit 1
+fi
