@@ -400,6 +400,18 @@ pub enum Error {
         /// Why the last attempt was rejected.
         reason: String,
     },
+
+    /// Something was asked for that needs a cargo feature this build of qfl lacks.
+    #[error(
+        "{what} needs qfl built with the cargo feature `{feature}` (cargo build --features {feature})"
+    )]
+    FeatureNotEnabled {
+        /// What was asked for.
+        what: &'static str,
+        /// The cargo feature that provides it.
+        feature: &'static str,
+    },
+
     /// A problem in a data file (CSV or `.ts`), with the file, line and field where it is.
     #[error("{}: {message}", data_location(.file, *.line, .field))]
     Data {

@@ -32,9 +32,14 @@
 //! - `cli` (default): the `qfl` command line (`qfl run`, `qfl info`) and its dependencies
 //!   (clap, indicatif, serde, serde_json). The library itself needs none of them:
 //!   `default-features = false` leaves them out.
+//! - `lapack` (off): a second SVD backend, [`SvdBackend::Lapack`], running the system LAPACK
+//!   (`zgesdd`, then `zgesvd`) through ndarray-linalg over Debian's OpenBLAS
+//!   (`scripts/install-lapack.sh` installs it). Chosen per state with
+//!   [`MpsConfig::with_svd`]; without the feature that choice is an
+//!   [`Error::FeatureNotEnabled`] when the state is created. The default build stays pure Rust.
 //!
-//! Only the private `linalg` module and the MPS backend talk to faer; the public API speaks
-//! `num_complex::Complex64`.
+//! Only the private `linalg` module and the MPS backend talk to faer (and only `linalg` to
+//! ndarray-linalg); the public API speaks `num_complex::Complex64`.
 //!
 //! ## Quick start
 //! ```
@@ -97,7 +102,7 @@ pub use circuit::{
 };
 pub use data::{Dataset, Modality};
 pub use error::{DataErrorKind, DataField, Error, ParamSource, QasmErrorKind, Result};
-pub use linalg::SVD_RESIDUAL_TOLERANCE;
+pub use linalg::{SVD_RESIDUAL_TOLERANCE, SvdBackend, ThinSvd, thin_svd};
 pub use observable::{Observable, Pauli, PauliString};
 
 /// The code blocks of README.md, compiled and run as doctests so the README cannot rot.

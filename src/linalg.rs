@@ -1,6 +1,6 @@
 //! The linear algebra qfl needs, on top of faer: a checked thin SVD with a fallback ladder,
 //! a thin QR, and matrix products. Together with `backend::mps`, this is the only module
-//! that imports faer.
+//! that imports faer, and the only one that imports ndarray-linalg (feature `lapack`).
 //!
 //! Every factorization is checked, because faer's divide-and-conquer SVD has been seen to
 //! return `Ok` with NaN or inaccurate singular vectors on rank-deficient inputs, and its QR
@@ -8,6 +8,11 @@
 //! its factors are finite and a probe residual `|A x - U S V^H x| / (|A|_F |x|)` is at most
 //! [`SVD_RESIDUAL_TOLERANCE`]; otherwise the next algorithm is tried, and if every one fails
 //! the caller gets [`Error::SvdFailed`].
+//!
+//! Which library runs the SVD is a value, [`SvdBackend`], chosen per state: faer's ladder
+//! (divide-and-conquer, then QR iteration) or, with the `lapack` feature, the system LAPACK's
+//! (`zgesdd`, then `zgesvd`). Both give the same [`Svd`] and pass the same checks, so the
+//! callers do not care which one ran.
 
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::householder::{
@@ -29,6 +34,88 @@ use crate::error::{Error, Result};
 /// Largest accepted relative probe residual of an SVD.
 pub const SVD_RESIDUAL_TOLERANCE: f64 = 1e-12;
 
+/// Which library computes the singular value decompositions of a state's cuts.
+///
+/// Chosen per state with [`MpsConfig::with_svd`](crate::MpsConfig::with_svd). Every variant
+/// exists in every build; [`SvdBackend::Lapack`] needs the cargo feature `lapack`, and
+/// choosing it in a build without the feature is an [`Error::FeatureNotEnabled`] when the
+/// state is created (see [`SvdBackend::check_available`]). Whichever runs, a result is
+/// accepted only if it is finite and passes the probe residual check
+/// ([`SVD_RESIDUAL_TOLERANCE`]), and each backend falls back to a slower, more robust
+/// algorithm before giving up with [`Error::SvdFailed`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SvdBackend {
+    /// faer, pure Rust (the default): divide-and-conquer, then QR iteration. Runs on the
+    /// threads the state's [`Parallelism`] allows.
+    #[default]
+    Faer,
+    /// The system LAPACK through ndarray-linalg (OpenBLAS on Debian, installed by
+    /// `scripts/install-lapack.sh`): `zgesdd` (divide-and-conquer), then `zgesvd`. Needs the
+    /// cargo feature `lapack`. It runs on OpenBLAS's own threads, which [`Parallelism`] does
+    /// not control: set `OPENBLAS_NUM_THREADS` (to 1 when states already run in parallel).
+    Lapack,
+}
+
+impl SvdBackend {
+    /// Every backend, in a fixed order (available in this build or not).
+    pub const ALL: [SvdBackend; 2] = [SvdBackend::Faer, SvdBackend::Lapack];
+
+    /// The lower-case name used on the command line and in reports: `faer` or `lapack`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SvdBackend::Faer => "faer",
+            SvdBackend::Lapack => "lapack",
+        }
+    }
+
+    /// Whether this build of qfl can run this backend (`Lapack` needs the feature `lapack`).
+    pub fn is_available(self) -> bool {
+        match self {
+            SvdBackend::Faer => true,
+            SvdBackend::Lapack => cfg!(feature = "lapack"),
+        }
+    }
+
+    /// `Ok` if this build can run this backend.
+    ///
+    /// # Errors
+    /// [`Error::FeatureNotEnabled`] for [`SvdBackend::Lapack`] in a build without the cargo
+    /// feature `lapack`.
+    pub fn check_available(self) -> Result<()> {
+        if self.is_available() {
+            Ok(())
+        } else {
+            Err(Error::FeatureNotEnabled {
+                what: "the LAPACK SVD backend (SvdBackend::Lapack)",
+                feature: "lapack",
+            })
+        }
+    }
+}
+
+impl std::fmt::Display for SvdBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SvdBackend {
+    type Err = Error;
+
+    /// Parses `faer` or `lapack` (any case). A name that parses may still be unavailable in
+    /// this build: see [`SvdBackend::check_available`].
+    fn from_str(text: &str) -> Result<Self> {
+        SvdBackend::ALL
+            .into_iter()
+            .find(|b| b.name().eq_ignore_ascii_case(text.trim()))
+            .ok_or_else(|| Error::Parse {
+                what: "SVD backend",
+                text: text.to_string(),
+                reason: "expected faer or lapack".to_string(),
+            })
+    }
+}
+
 /// Converts our parallelism value to faer's.
 pub(crate) fn par(p: Parallelism) -> Par {
     match p {
@@ -38,13 +125,14 @@ pub(crate) fn par(p: Parallelism) -> Par {
 }
 
 /// A thin SVD `A = U diag(s) V^H` with non-increasing `s`.
+#[derive(Clone, Debug)]
 pub(crate) struct Svd {
     pub u: Mat<C64>,
     pub s: Vec<f64>,
     pub v: Mat<C64>,
 }
 
-/// Which rung of the ladder produced an SVD.
+/// Which rung of faer's ladder produced an SVD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SvdAlgorithm {
     DivideAndConquer,
@@ -141,21 +229,185 @@ fn check_svd(a: MatRef<'_, C64>, f: &Svd) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Checked thin SVD with the fallback ladder divide-and-conquer -> QR iteration.
-pub(crate) fn checked_svd(a: MatRef<'_, C64>, parallelism: Parallelism) -> Result<Svd> {
-    let p = par(parallelism);
+/// Checked thin SVD by `backend`, with its fallback ladder: divide-and-conquer -> QR
+/// iteration (faer), or `zgesdd` -> `zgesvd` (LAPACK). `parallelism` applies to faer only.
+///
+/// # Errors
+/// [`Error::SvdFailed`] when every rung fails or is rejected by the checks;
+/// [`Error::FeatureNotEnabled`] for [`SvdBackend::Lapack`] without the `lapack` feature
+/// (states reject that choice when they are created, so the MPS never sees it).
+pub(crate) fn checked_svd(
+    a: MatRef<'_, C64>,
+    parallelism: Parallelism,
+    backend: SvdBackend,
+) -> Result<Svd> {
+    let (m, n) = a.shape();
+    if m == 0 || n == 0 {
+        return Ok(Svd {
+            u: Mat::zeros(m, 0),
+            s: Vec::new(),
+            v: Mat::zeros(n, 0),
+        });
+    }
+    // NaN or infinite entries can never give an accepted SVD; LAPACK is not even asked
+    // (some of its iterations are not guaranteed to stop on NaN).
+    if !all_finite(a) {
+        return Err(Error::SvdFailed {
+            rows: m,
+            cols: n,
+            reason: "input is not finite".into(),
+        });
+    }
     let mut reasons = Vec::new();
-    for algo in [SvdAlgorithm::DivideAndConquer, SvdAlgorithm::QrIteration] {
-        match svd_with(a, algo, p) {
-            Ok(f) => return Ok(f),
-            Err(r) => reasons.push(r),
+    match backend {
+        SvdBackend::Faer => {
+            let p = par(parallelism);
+            for algo in [SvdAlgorithm::DivideAndConquer, SvdAlgorithm::QrIteration] {
+                match svd_with(a, algo, p) {
+                    Ok(f) => return Ok(f),
+                    Err(r) => reasons.push(r),
+                }
+            }
+        }
+        SvdBackend::Lapack => {
+            #[cfg(feature = "lapack")]
+            for algo in [lapack::Driver::Gesdd, lapack::Driver::Gesvd] {
+                match lapack::svd_with(a, algo) {
+                    Ok(f) => return Ok(f),
+                    Err(r) => reasons.push(r),
+                }
+            }
+            #[cfg(not(feature = "lapack"))]
+            backend.check_available()?;
         }
     }
     Err(Error::SvdFailed {
-        rows: a.nrows(),
-        cols: a.ncols(),
+        rows: m,
+        cols: n,
         reason: reasons.join("; "),
     })
+}
+
+/// The system LAPACK's SVD through ndarray-linalg (feature `lapack`).
+#[cfg(feature = "lapack")]
+mod lapack {
+    use faer::{Mat, MatRef};
+    use ndarray::{Array2, ShapeBuilder};
+    use ndarray_linalg::{JobSvd, SVDDCInto, SVDInto};
+    use num_complex::Complex64 as C64;
+
+    use super::{Svd, check_svd};
+
+    /// Which LAPACK driver computes the SVD.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) enum Driver {
+        /// `zgesdd`, divide-and-conquer, thin factors.
+        Gesdd,
+        /// `zgesvd`, QR iteration; ndarray-linalg only offers full factors here, the thin
+        /// ones are their leading columns (it is the fallback, so the extra work is rare).
+        Gesvd,
+    }
+
+    /// One LAPACK SVD, converted to our [`Svd`] and checked like faer's.
+    pub(super) fn svd_with(a: MatRef<'_, C64>, driver: Driver) -> Result<Svd, String> {
+        let (m, n) = a.shape();
+        let k = m.min(n);
+        // Column-major, as LAPACK stores matrices, so ndarray-linalg passes it without a
+        // transpose. (One copy: LAPACK overwrites its input.)
+        let owned = Array2::from_shape_fn((m, n).f(), |(i, j)| a[(i, j)]);
+        let result = match driver {
+            Driver::Gesdd => owned.svddc_into(JobSvd::Some),
+            Driver::Gesvd => owned.svd_into(true, true),
+        };
+        let (u, s, vt) = result.map_err(|e| format!("{driver:?}: {e}"))?;
+        let (Some(u), Some(vt)) = (u, vt) else {
+            return Err(format!("{driver:?}: LAPACK returned no singular vectors"));
+        };
+        if s.len() < k || u.dim().0 != m || u.dim().1 < k || vt.dim().0 < k || vt.dim().1 != n {
+            return Err(format!(
+                "{driver:?}: unexpected shapes U {:?}, s {}, V^H {:?} for a {m}x{n} input",
+                u.dim(),
+                s.len(),
+                vt.dim()
+            ));
+        }
+        let out = Svd {
+            u: Mat::from_fn(m, k, |i, t| u[(i, t)]),
+            s: s.iter().take(k).copied().collect(),
+            v: Mat::from_fn(n, k, |j, t| vt[(t, j)].conj()),
+        };
+        check_svd(a, &out).map_err(|r| format!("{driver:?}: {r}"))?;
+        Ok(out)
+    }
+}
+
+/// A checked thin SVD `A = U diag(s) V^H` (`k = min(rows, cols)` columns in `U` and `V`,
+/// `s` non-increasing), as [`thin_svd`] returns it.
+///
+/// It wraps the factors the MPS uses, so [`thin_svd`] costs what a cut's SVD costs inside
+/// a state, and reads entries by index instead of exposing a matrix type.
+#[derive(Clone, Debug)]
+pub struct ThinSvd(Svd);
+
+impl ThinSvd {
+    /// The singular values, non-increasing, `min(rows, cols)` of them.
+    pub fn singular_values(&self) -> &[f64] {
+        &self.0.s
+    }
+
+    /// Entry `(i, t)` of `U` (`rows x k`).
+    ///
+    /// # Panics
+    /// If `i >= rows` or `t >= k`.
+    pub fn u(&self, i: usize, t: usize) -> C64 {
+        self.0.u[(i, t)]
+    }
+
+    /// Entry `(j, t)` of `V` (`cols x k`; the factorization uses `V^H`).
+    ///
+    /// # Panics
+    /// If `j >= cols` or `t >= k`.
+    pub fn v(&self, j: usize, t: usize) -> C64 {
+        self.0.v[(j, t)]
+    }
+}
+
+/// The checked thin SVD of a `rows x cols` matrix stored column-major in `a`, by `backend`:
+/// the same routine, fallback ladder and checks that an [`MpsState`](crate::MpsState) uses
+/// on its cuts. `parallelism` applies to [`SvdBackend::Faer`] only.
+///
+/// ```
+/// use num_complex::Complex64 as C64;
+/// use qfl::{Parallelism, SvdBackend};
+/// # fn main() -> qfl::Result<()> {
+/// // [[3, 0], [0, 4]] column-major.
+/// let a = [C64::new(3.0, 0.0), C64::new(0.0, 0.0), C64::new(0.0, 0.0), C64::new(4.0, 0.0)];
+/// let f = qfl::thin_svd(&a, 2, 2, SvdBackend::Faer, Parallelism::Sequential)?;
+/// assert!((f.singular_values()[0] - 4.0).abs() < 1e-12);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if `a.len() != rows * cols`; [`Error::FeatureNotEnabled`] for
+/// [`SvdBackend::Lapack`] without the `lapack` feature; [`Error::SvdFailed`] if every
+/// algorithm fails (a non-finite input, for one).
+pub fn thin_svd(
+    a: &[C64],
+    rows: usize,
+    cols: usize,
+    backend: SvdBackend,
+    parallelism: Parallelism,
+) -> Result<ThinSvd> {
+    backend.check_available()?;
+    if rows.checked_mul(cols) != Some(a.len()) {
+        return Err(Error::LengthMismatch {
+            what: "thin_svd: matrix entries (rows * cols)",
+            expected: rows.saturating_mul(cols),
+            got: a.len(),
+        });
+    }
+    let view = MatRef::from_column_major_slice(a, rows, cols);
+    checked_svd(view, parallelism, backend).map(ThinSvd)
 }
 
 /// Thin QR `A = Q R`, `Q` of shape `m x k` with orthonormal columns, `R` of shape `k x n`
@@ -252,13 +504,14 @@ pub(crate) fn split_left(
     a: MatRef<'_, C64>,
     method: SplitMethod,
     parallelism: Parallelism,
+    svd: SvdBackend,
 ) -> Result<LeftSplit> {
     if method == SplitMethod::Gram
         && let Some(f) = gram_split(a, parallelism)
     {
         return Ok(f);
     }
-    let f = checked_svd(a, parallelism)?;
+    let f = checked_svd(a, parallelism, svd)?;
     let k = f.s.len();
     let rest = Mat::<C64>::from_fn(k, a.ncols(), |t, j| f.v[(j, t)].conj() * f.s[t]);
     Ok(LeftSplit {
@@ -370,7 +623,7 @@ mod tests {
             (128, 128, 3),
         ] {
             let a = random(m, n, r, (m * 1000 + n) as u64);
-            let f = checked_svd(a.as_ref(), Parallelism::Sequential).unwrap();
+            let f = checked_svd(a.as_ref(), Parallelism::Sequential, SvdBackend::Faer).unwrap();
             assert!(
                 f.s.windows(2).all(|w| w[0] >= w[1]),
                 "singular values sorted"
@@ -401,13 +654,117 @@ mod tests {
         let mut a = random(4, 4, 4, 1);
         a[(1, 2)] = C64::new(f64::NAN, 0.0);
         assert!(matches!(
-            checked_svd(a.as_ref(), Parallelism::Sequential),
+            checked_svd(a.as_ref(), Parallelism::Sequential, SvdBackend::Faer),
             Err(Error::SvdFailed {
                 rows: 4,
                 cols: 4,
                 ..
             })
         ));
+    }
+
+    /// LAPACK (`zgesdd`, then `zgesvd`) against faer on random full-rank and rank-deficient
+    /// complex matrices of every shape: the same singular values, and both reconstruct.
+    #[cfg(feature = "lapack")]
+    #[test]
+    fn lapack_agrees_with_faer() {
+        let reconstruction = |f: &Svd, m: usize, n: usize| {
+            let k = f.s.len();
+            Mat::<C64>::from_fn(m, n, |i, j| {
+                (0..k)
+                    .map(|t| f.u[(i, t)] * f.s[t] * f.v[(j, t)].conj())
+                    .sum()
+            })
+        };
+        let shapes = [
+            (1, 1, 1),
+            (1, 7, 1),
+            (7, 1, 1),
+            (2, 8, 2),
+            (8, 2, 1),
+            (16, 16, 16),
+            (16, 16, 3),
+            (32, 32, 1),
+            (64, 32, 5),
+            (32, 64, 32),
+            (64, 64, 64),
+            (128, 128, 3),
+            (128, 128, 64),
+            (96, 160, 40),
+        ];
+        for &(m, n, r) in &shapes {
+            let a = random(m, n, r, (m * 7919 + n * 31 + r) as u64);
+            let faer = checked_svd(a.as_ref(), Parallelism::Sequential, SvdBackend::Faer).unwrap();
+            for driver in [lapack::Driver::Gesdd, lapack::Driver::Gesvd] {
+                let lap = lapack::svd_with(a.as_ref(), driver)
+                    .unwrap_or_else(|e| panic!("{m}x{n} rank {r}: {e}"));
+                let k = m.min(n);
+                assert_eq!(
+                    (lap.u.shape(), lap.v.shape(), lap.s.len()),
+                    ((m, k), (n, k), k)
+                );
+                assert!(lap.s.windows(2).all(|w| w[0] >= w[1]), "sorted");
+                let scale = faer.s[0];
+                let worst = faer
+                    .s
+                    .iter()
+                    .zip(&lap.s)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f64::max);
+                assert!(
+                    worst <= tol(m, n) * scale,
+                    "{m}x{n} rank {r} {driver:?}: singular values differ by {worst:e}"
+                );
+                // The rank shows the same in both: values past it are round-off.
+                assert!(lap.s[r.min(k) - 1] > 1e-8 * scale);
+                assert!(lap.s.iter().skip(r).all(|&x| x <= 1e-12 * scale));
+                let err = (&reconstruction(&lap, m, n) - &a).norm_l2() / a.norm_l2();
+                assert!(
+                    err < tol(m, n),
+                    "{m}x{n} {driver:?}: reconstruction {err:e}"
+                );
+                let mut g = Mat::<C64>::zeros(k, k);
+                mul(
+                    g.as_mut(),
+                    lap.u.adjoint(),
+                    lap.u.as_ref(),
+                    Parallelism::Sequential,
+                );
+                let dev = (&g - Mat::<C64>::identity(k, k)).norm_max();
+                assert!(
+                    dev < tol(m, n) * 10.0,
+                    "{m}x{n} {driver:?}: U^H U off by {dev:e}"
+                );
+            }
+            // And through the dispatcher, as the MPS calls it.
+            let lap = checked_svd(a.as_ref(), Parallelism::Sequential, SvdBackend::Lapack).unwrap();
+            let err = (&reconstruction(&lap, m, n) - &a).norm_l2() / a.norm_l2();
+            assert!(err < tol(m, n));
+        }
+    }
+
+    #[cfg(feature = "lapack")]
+    #[test]
+    fn lapack_rejects_non_finite_input() {
+        let mut a = random(5, 3, 3, 2);
+        a[(4, 0)] = C64::new(0.0, f64::INFINITY);
+        assert!(matches!(
+            checked_svd(a.as_ref(), Parallelism::Sequential, SvdBackend::Lapack),
+            Err(Error::SvdFailed {
+                rows: 5,
+                cols: 3,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn empty_matrix_has_an_empty_svd() {
+        for backend in SvdBackend::ALL.into_iter().filter(|b| b.is_available()) {
+            let a = Mat::<C64>::zeros(0, 3);
+            let f = checked_svd(a.as_ref(), Parallelism::Sequential, backend).unwrap();
+            assert_eq!((f.u.shape(), f.s.len(), f.v.shape()), ((0, 0), 0, (3, 0)));
+        }
     }
 
     #[test]
@@ -487,8 +844,20 @@ mod tests {
             (128, 128, 128),
         ] {
             let a = random(m, n, r, (m * 31 + n) as u64);
-            let g = split_left(a.as_ref(), SplitMethod::Gram, Parallelism::Sequential).unwrap();
-            let s = split_left(a.as_ref(), SplitMethod::Svd, Parallelism::Sequential).unwrap();
+            let g = split_left(
+                a.as_ref(),
+                SplitMethod::Gram,
+                Parallelism::Sequential,
+                SvdBackend::Faer,
+            )
+            .unwrap();
+            let s = split_left(
+                a.as_ref(),
+                SplitMethod::Svd,
+                Parallelism::Sequential,
+                SvdBackend::Faer,
+            )
+            .unwrap();
             check_split(&a, &g, "gram");
             check_split(&a, &s, "svd");
             // Squared singular values agree to rounding of the largest.
@@ -512,12 +881,23 @@ mod tests {
     #[test]
     fn gram_split_falls_back_on_bad_input() {
         let zero = Mat::<C64>::zeros(4, 6);
-        let f = split_left(zero.as_ref(), SplitMethod::Gram, Parallelism::Sequential).unwrap();
+        let f = split_left(
+            zero.as_ref(),
+            SplitMethod::Gram,
+            Parallelism::Sequential,
+            SvdBackend::Faer,
+        )
+        .unwrap();
         assert!(f.s.iter().all(|&x| x == 0.0));
         let mut a = random(4, 4, 4, 1);
         a[(1, 2)] = C64::new(f64::NAN, 0.0);
         assert!(matches!(
-            split_left(a.as_ref(), SplitMethod::Gram, Parallelism::Sequential),
+            split_left(
+                a.as_ref(),
+                SplitMethod::Gram,
+                Parallelism::Sequential,
+                SvdBackend::Faer
+            ),
             Err(Error::SvdFailed { .. })
         ));
     }

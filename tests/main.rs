@@ -32,6 +32,8 @@ mod qfl_layer;
 mod sampling;
 #[path = "suite/shadows.rs"]
 mod shadows;
+#[path = "suite/svd_backends.rs"]
+mod svd_backends;
 #[path = "suite/training.rs"]
 mod training;
 #[path = "suite/trajectories.rs"]

@@ -417,3 +417,56 @@ fn train_rejects_bad_data_with_exit_code_2() {
     assert_eq!(graph.status.code(), Some(2));
     assert!(stderr(&graph).contains("--graph"), "{}", stderr(&graph));
 }
+
+/// `--svd lapack` in a build without the `lapack` feature: exit 2 and a message naming the
+/// feature, whatever the backend.
+#[cfg(not(feature = "lapack"))]
+#[test]
+fn svd_lapack_without_the_feature_exits_2() {
+    for backend in ["mps", "dense"] {
+        let o = qfl(&[
+            "run",
+            &file("qft_n4.qasm"),
+            "--backend",
+            backend,
+            "--svd",
+            "lapack",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert_no_panic(&o);
+        let err = stderr(&o);
+        assert!(err.contains("cargo feature `lapack`"), "{err}");
+    }
+}
+
+/// `--svd faer|lapack` gives the same values, and the report names the backend.
+#[test]
+fn svd_choice_is_reported_and_agrees() {
+    let choices: &[&str] = if cfg!(feature = "lapack") {
+        &["faer", "lapack"]
+    } else {
+        &["faer"]
+    };
+    let mut zs = Vec::new();
+    for svd in choices {
+        let o = qfl(&[
+            "run",
+            &file("qft_n4.qasm"),
+            "--backend",
+            "mps",
+            "--svd",
+            svd,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["mps"]["svd"], *svd);
+        zs.push(v["z"].clone());
+    }
+    for z in &zs[1..] {
+        for (a, b) in z.as_array().unwrap().iter().zip(zs[0].as_array().unwrap()) {
+            assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-10);
+        }
+    }
+}

@@ -241,7 +241,7 @@ impl MpsState {
         let truncation = self.config.truncation;
         for c in (1..self.n_qubits).rev() {
             let a = self.sites[c].as_l_sr();
-            let f = linalg::checked_svd(a, p)?;
+            let f = linalg::checked_svd(a, p, self.config.svd)?;
             let (kept, eps, scale) = self.truncate(&f.s, truncation, c - 1)?;
             let chi_r = self.sites[c].chi_r;
             let mut vh = Vec::with_capacity(kept * 2 * chi_r);

@@ -43,8 +43,8 @@ use num_complex::Complex64 as C64;
 use super::{Parallelism, check_gate_qubits};
 use crate::circuit::GateMatrix;
 use crate::error::{Error, Result};
-use crate::linalg;
 pub use crate::linalg::SplitMethod;
+use crate::linalg::{self, SvdBackend};
 use truncation::TruncationLog;
 
 const ZERO: C64 = C64::new(0.0, 0.0);
@@ -53,22 +53,26 @@ const ZERO: C64 = C64::new(0.0, 0.0);
 /// one sweep through its MPO instead of term by term.
 pub const MPO_EXPECTATION_TERMS: usize = 4;
 
-/// Settings of an [`MpsState`]: truncation, how cuts are factored, threads and the norm check.
+/// Settings of an [`MpsState`]: truncation, how cuts are factored (split method and SVD
+/// backend), threads and the norm check.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MpsConfig {
     truncation: Truncation,
     split: SplitMethod,
     parallelism: Parallelism,
+    svd: SvdBackend,
     norm_tolerance: f64,
 }
 
 impl Default for MpsConfig {
-    /// [`Truncation::default`], [`SplitMethod::Gram`], one thread, norm tolerance `1e-8`.
+    /// [`Truncation::default`], [`SplitMethod::Gram`], one thread, [`SvdBackend::Faer`],
+    /// norm tolerance `1e-8`.
     fn default() -> Self {
         MpsConfig {
             truncation: Truncation::default(),
             split: SplitMethod::default(),
             parallelism: Parallelism::Sequential,
+            svd: SvdBackend::Faer,
             norm_tolerance: 1e-8,
         }
     }
@@ -98,6 +102,15 @@ impl MpsConfig {
         self
     }
 
+    /// Sets which library computes the SVDs: every cut's with [`SplitMethod::Svd`], the
+    /// fallbacks of [`SplitMethod::Gram`]. [`SvdBackend::Lapack`] needs the
+    /// cargo feature `lapack`: without it, [`MpsState::new`] returns
+    /// [`Error::FeatureNotEnabled`].
+    pub fn with_svd(mut self, svd: SvdBackend) -> Self {
+        self.svd = svd;
+        self
+    }
+
     /// Sets the tolerance on `|norm - 1|` before each truncation (a unitary gate keeps the norm,
     /// so a drift means round-off has gone wrong).
     pub fn with_norm_tolerance(mut self, tolerance: f64) -> Self {
@@ -115,6 +128,11 @@ impl MpsConfig {
         self.parallelism
     }
 
+    /// The SVD backend.
+    pub fn svd(&self) -> SvdBackend {
+        self.svd
+    }
+
     /// The norm tolerance.
     pub fn norm_tolerance(&self) -> f64 {
         self.norm_tolerance
@@ -122,6 +140,7 @@ impl MpsConfig {
 
     fn validate(&self) -> Result<()> {
         self.truncation.validate()?;
+        self.svd.check_available()?;
         if !(self.norm_tolerance.is_finite() && self.norm_tolerance > 0.0) {
             return Err(Error::InvalidSetting {
                 name: "norm_tolerance",
@@ -439,6 +458,7 @@ impl MpsState {
         let p = self.config.parallelism;
         let truncation = self.config.truncation;
         let method = self.config.split;
+        let svd = self.config.svd;
         let mut sites: Vec<Option<Site>> = vec![None; k];
         let mut rest = theta;
         let mut cuts = Vec::with_capacity(k - 1);
@@ -449,7 +469,7 @@ impl MpsState {
                 for j in 0..k - 1 {
                     let cols = (1usize << (k - j - 1)) * chi_r;
                     let a = MatRef::from_column_major_slice(&rest, 2 * chi, cols);
-                    let f = linalg::split_left(a, method, p)?;
+                    let f = linalg::split_left(a, method, p, svd)?;
                     let (kept, eps, scale) = self.truncate(&f.s, truncation, start + j)?;
                     sites[j] = Some(Site::from_mat(f.u.as_ref().get(.., ..kept), chi, kept));
                     let mut next = Vec::with_capacity(kept * cols);
@@ -476,7 +496,7 @@ impl MpsState {
                     // the remainder is (S V^H)^H = V S (rows x kept).
                     let a = MatRef::from_column_major_slice(&rest, rows, 2 * chi);
                     let ah = a.adjoint().to_owned();
-                    let f = linalg::split_left(ah.as_ref(), method, p)?;
+                    let f = linalg::split_left(ah.as_ref(), method, p, svd)?;
                     let (kept, eps, scale) = self.truncate(&f.s, truncation, start + j - 1)?;
                     let mut uh = Vec::with_capacity(kept * 2 * chi);
                     for col in 0..2 * chi {

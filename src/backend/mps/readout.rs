@@ -182,6 +182,29 @@ impl MpsState {
         Ok(value)
     }
 
+    /// The two-site tensor `theta` of sites `site` and `site + 1` as the column-major
+    /// `(2 chi_l) x (2 chi_r)` matrix a two-qubit gate there is split by: row `l + chi_l s_i`,
+    /// column `s_{i+1} + 2 r`. Returns `(entries, rows, cols)`.
+    ///
+    /// With the centre at `site` or `site + 1` ([`MpsState::move_centre`]), its singular
+    /// values are the Schmidt coefficients of that bond, and a gate applied to its physical
+    /// indices gives exactly the matrix the state would factor: this is how `benches/svd.rs`
+    /// takes real cuts to time the SVD backends on. Elsewhere it is the same tensor in
+    /// another gauge.
+    ///
+    /// # Errors
+    /// [`Error::QubitOutOfRange`] if `site + 1 >= n_qubits`.
+    pub fn two_site_theta(&self, site: usize) -> Result<(Vec<C64>, usize, usize)> {
+        if site + 1 >= self.n_qubits {
+            return Err(Error::QubitOutOfRange {
+                qubit: site + 1,
+                n_qubits: self.n_qubits,
+            });
+        }
+        let (theta, chi_l, chi_r) = self.window_theta(site, 2);
+        Ok((theta, 2 * chi_l, 2 * chi_r))
+    }
+
     /// The reduced density matrix of every qubit, row-major `[r00, r01, r10, r11]` with
     /// `r[s, t] = <psi| (|t><s| on qubit i) |psi>`, so `<O_i> = sum_{s,t} O[s,t] r[s,t]`.
     /// Costs one sweep over the chain (about `n chi^3`), not `n` contractions.

@@ -29,8 +29,8 @@ use serde::Serialize;
 
 use qfl::run::{Counts, for_each_trajectory, sample_counts};
 use qfl::{
-    DenseState, Error, MpsConfig, MpsState, Observable, PauliString, Program, StateBackend,
-    Truncation,
+    DenseState, Error, MpsConfig, MpsState, Observable, PauliString, Program, SplitMethod,
+    StateBackend, SvdBackend, Truncation,
 };
 
 /// Largest qubit count `--backend auto` simulates with the dense state vector.
@@ -72,6 +72,42 @@ enum BackendChoice {
     Auto,
 }
 
+/// The library that computes the MPS cuts' SVDs (`qfl::SvdBackend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SvdChoice {
+    /// faer, pure Rust (always built in).
+    Faer,
+    /// The system LAPACK (OpenBLAS): needs qfl built with `--features lapack`.
+    Lapack,
+}
+
+impl From<SvdChoice> for SvdBackend {
+    fn from(c: SvdChoice) -> Self {
+        match c {
+            SvdChoice::Faer => SvdBackend::Faer,
+            SvdChoice::Lapack => SvdBackend::Lapack,
+        }
+    }
+}
+
+/// How the MPS cuts are factored (`qfl::SplitMethod`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SplitChoice {
+    /// Eigendecomposition of the Gram matrix (fast; the default).
+    Gram,
+    /// Singular value decomposition by the library `--svd` names.
+    Svd,
+}
+
+impl From<SplitChoice> for SplitMethod {
+    fn from(c: SplitChoice) -> Self {
+        match c {
+            SplitChoice::Gram => SplitMethod::Gram,
+            SplitChoice::Svd => SplitMethod::Svd,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
     /// Human-readable text.
@@ -93,6 +129,13 @@ struct RunArgs {
     /// MPS truncation cutoff: discarded weight allowed per cut.
     #[arg(long, default_value_t = 1e-16)]
     cutoff: f64,
+    /// How MPS cuts are factored: gram (eigendecomposition of A A^H) or svd.
+    #[arg(long, value_enum, default_value_t = SplitChoice::Gram)]
+    split: SplitChoice,
+    /// Library for the MPS SVDs, used with `--split svd` and as the Gram split's fallback
+    /// (lapack needs the `lapack` cargo feature).
+    #[arg(long, value_enum, default_value_t = SvdChoice::Faer)]
+    svd: SvdChoice,
     /// An observable to measure: Pauli strings with optional weights, joined by + or -,
     /// such as "Z0 Z5" or "0.5*X1 Y2 - Z0". Repeat for several.
     #[arg(long = "observable", value_name = "TERMS")]
@@ -135,6 +178,7 @@ impl From<Error> for Failure {
             | Error::Io { .. }
             | Error::Parse { .. }
             | Error::InvalidSetting { .. }
+            | Error::FeatureNotEnabled { .. }
             | Error::QubitOutOfRange { .. }
             | Error::RepeatedQubit { .. }
             | Error::StateTooLarge { .. }
@@ -253,6 +297,8 @@ struct ObservableValue {
 struct MpsSummary {
     max_bond: usize,
     cutoff: f64,
+    split: &'static str,
+    svd: &'static str,
     peak_bond: usize,
     fidelity_estimate: f64,
 }
@@ -406,6 +452,8 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         .with_max_bond(args.max_bond)
         .with_cutoff(args.cutoff);
     truncation.validate()?;
+    let svd = SvdBackend::from(args.svd);
+    svd.check_available()?;
     let (program, parse_ms) = read_program(&args.file)?;
     let n = program.n_qubits();
     if n == 0 {
@@ -425,7 +473,10 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
     let outcome = if use_dense {
         simulate(&program, DenseState::new(n)?, &observables, args)?
     } else {
-        let config = MpsConfig::default().with_truncation(truncation);
+        let config = MpsConfig::default()
+            .with_truncation(truncation)
+            .with_split(args.split.into())
+            .with_svd(svd);
         simulate(&program, MpsState::new(n, config)?, &observables, args)?
     };
     let report = RunReport {
@@ -452,6 +503,11 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         mps: (!use_dense).then_some(MpsSummary {
             max_bond: args.max_bond,
             cutoff: args.cutoff,
+            split: match args.split {
+                SplitChoice::Gram => "gram",
+                SplitChoice::Svd => "svd",
+            },
+            svd: svd.name(),
             peak_bond: outcome.peak_bond,
             fidelity_estimate: outcome.fidelity,
         }),
@@ -506,9 +562,11 @@ fn render_run_text(r: &RunReport, program: &Program) -> String {
     match &r.mps {
         Some(m) => outln!(
             out,
-            "backend: mps (max bond {}, cutoff {:e})",
+            "backend: mps (max bond {}, cutoff {:e}, split {}, svd {})",
             m.max_bond,
-            m.cutoff
+            m.cutoff,
+            m.split,
+            m.svd
         ),
         None => outln!(out, "backend: dense"),
     }
