@@ -278,6 +278,52 @@ fn auto_backend_switches_to_mps_beyond_20_qubits() {
     );
 }
 
+/// `--threads N` runs the simulation on a pool of N threads: the same `<Z_i>` (to round-off)
+/// on both backends, N echoed in the JSON, and 0 or a non-number rejected as bad input.
+#[test]
+fn threads_option_gives_the_same_values() {
+    let path = file("adder_n10.qasm");
+    for backend in ["mps", "dense"] {
+        let base = json(&qfl(&[
+            "run",
+            &path,
+            "--backend",
+            backend,
+            "--format",
+            "json",
+        ]));
+        assert!(base["threads"].is_null());
+        for threads in ["1", "2", "3"] {
+            let o = qfl(&[
+                "run",
+                &path,
+                "--backend",
+                backend,
+                "--threads",
+                threads,
+                "--format",
+                "json",
+            ]);
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            let v = json(&o);
+            assert_eq!(v["threads"].as_u64(), threads.parse().ok());
+            for (a, b) in v["z"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(base["z"].as_array().unwrap())
+            {
+                assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-12);
+            }
+        }
+    }
+    for bad in ["0", "two", "-1"] {
+        let o = qfl(&["run", &path, "--threads", bad]);
+        assert_eq!(o.status.code(), Some(2), "--threads {bad}: {}", stderr(&o));
+        assert_no_panic(&o);
+    }
+}
+
 #[test]
 fn help_and_version_exit_0() {
     for args in [["--help"], ["--version"]] {

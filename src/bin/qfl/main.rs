@@ -3,7 +3,7 @@
 //! ```text
 //! qfl run FILE.qasm [--backend dense|mps|auto] [--max-bond N] [--cutoff EPS]
 //!                   [--observable "0.5*X1 Y2 + Z0"]... [--shots N] [--seed S]
-//!                   [--format text|json] [--quiet]
+//!                   [--threads N] [--format text|json] [--quiet]
 //! qfl info FILE.qasm [--format text|json]
 //! qfl train (--dataset NAME | --ts FILE | --csv FILE...) [--model qfl|early|late|tfn|lmf|mfb|gcn]
 //!           [--k 5] [--repeats 10] [--d 2] [--p 2] [--backend mps|dense] [--max-bond 64]
@@ -29,8 +29,8 @@ use serde::Serialize;
 
 use qfl::run::{Counts, for_each_trajectory, sample_counts};
 use qfl::{
-    DenseState, Error, MpsConfig, MpsState, Observable, PauliString, Program, SplitMethod,
-    StateBackend, SvdBackend, Truncation,
+    DenseState, Error, MpsConfig, MpsState, Observable, Parallelism, PauliString, Program,
+    SplitMethod, StateBackend, SvdBackend, Truncation,
 };
 
 /// Largest qubit count `--backend auto` simulates with the dense state vector.
@@ -146,6 +146,11 @@ struct RunArgs {
     /// Seed of the sampling and of the trajectories.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Threads of the simulation: the MPS linear algebra and the dense kernels run on a
+    /// pool of this many. Without it, MPS runs on one thread and dense kernels on rayon's
+    /// global pool (sized by RAYON_NUM_THREADS).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -323,6 +328,8 @@ struct RunReport {
     counts_over: Option<&'static str>,
     shots: Option<usize>,
     seed: u64,
+    /// `--threads`, when given.
+    threads: Option<u16>,
     z: Vec<f64>,
     observables: Vec<ObservableValue>,
     counts: Option<Counts>,
@@ -470,14 +477,29 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         BackendChoice::Mps => false,
         BackendChoice::Auto => n <= AUTO_DENSE_MAX_QUBITS,
     };
-    let outcome = if use_dense {
-        simulate(&program, DenseState::new(n)?, &observables, args)?
-    } else {
-        let config = MpsConfig::default()
-            .with_truncation(truncation)
-            .with_split(args.split.into())
-            .with_svd(svd);
-        simulate(&program, MpsState::new(n, config)?, &observables, args)?
+    let parallelism = match args.threads {
+        None | Some(1) => Parallelism::Sequential,
+        Some(t) => Parallelism::Rayon(usize::from(t)),
+    };
+    let go = || {
+        if use_dense {
+            simulate(&program, DenseState::new(n)?, &observables, args)
+        } else {
+            let config = MpsConfig::default()
+                .with_truncation(truncation)
+                .with_split(args.split.into())
+                .with_svd(svd)
+                .with_parallelism(parallelism);
+            simulate(&program, MpsState::new(n, config)?, &observables, args)
+        }
+    };
+    let outcome = match args.threads {
+        None => go()?,
+        Some(t) => rayon::ThreadPoolBuilder::new()
+            .num_threads(usize::from(t))
+            .build()
+            .map_err(|e| Failure::Run(format!("cannot start {t} threads: {e}")))?
+            .install(go)?,
     };
     let report = RunReport {
         file: args.file.display().to_string(),
@@ -489,6 +511,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         counts_over: outcome.counts_over,
         shots: outcome.counts.as_ref().map(|c| c.values().sum()),
         seed: args.seed,
+        threads: args.threads,
         z: outcome.z,
         observables: args
             .observables
