@@ -1,0 +1,84 @@
+//! One two-site update at a saturated cut: the split methods and thread counts side by side.
+//!
+//! A brick circuit (RY and RZ on every qubit, CX on even pairs, CX on odd pairs) runs on 24
+//! qubits at max bond `chi` in {64, 256} until the middle of the chain is saturated, once per
+//! configuration, outside the timed closure. Each iteration clones that state (outside the
+//! timed closure, `iter_batched`) and applies one CX to the middle pair: the centre move, the
+//! contraction to `theta`, the gate, the split of the `2chi x 2chi` matrix by the state's
+//! [`SplitMethod`], the truncation back to `chi` and the new site tensors. The states of the
+//! two methods differ only by rounding, so both split the same cut up to round-off.
+//!
+//! Run: `cargo bench --bench update`.
+
+use std::time::Duration;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use qfl::{
+    Circuit, Gate, MpsConfig, MpsState, Parallelism, Param, SplitMethod, StateBackend, Truncation,
+};
+
+const N: usize = 24;
+const LAYERS: usize = 12;
+
+fn brick(n: usize, layers: usize) -> (Circuit, Vec<f64>) {
+    let mut c = Circuit::new(n).expect("n > 0").with_params(2 * n * layers);
+    for layer in 0..layers {
+        for q in 0..n {
+            let k = 2 * (layer * n + q);
+            c.ry(Param::theta(k), q).expect("valid");
+            c.rz(Param::theta(k + 1), q).expect("valid");
+        }
+        for start in [0, 1] {
+            for q in (start..n - 1).step_by(2) {
+                c.cx(q, q + 1).expect("valid");
+            }
+        }
+    }
+    let theta = (0..2 * n * layers)
+        .map(|i| 0.3 + 1.7 * ((i * 7919) % 1000) as f64 / 1000.0)
+        .collect();
+    (c, theta)
+}
+
+fn bench_update(crit: &mut Criterion) {
+    let mut group = crit.benchmark_group("two_site_update");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let (circuit, theta) = brick(N, LAYERS);
+    let cx = Gate::Cx.matrix(&[], &[]).expect("fixed gate");
+    let site = N / 2 - 1;
+    for &chi in &[64usize, 256] {
+        for (split, split_name) in [(SplitMethod::Gram, "gram"), (SplitMethod::Svd, "svd")] {
+            for (par, par_name) in [
+                (Parallelism::Sequential, "1t"),
+                (Parallelism::Rayon(2), "2t"),
+            ] {
+                let config = MpsConfig::default()
+                    .with_truncation(Truncation::default().with_max_bond(chi))
+                    .with_split(split)
+                    .with_parallelism(par);
+                let mut state = MpsState::new(N, config).expect("valid settings");
+                state.run(&circuit, &theta, &[]).expect("runs");
+                state.move_centre(site).expect("in range");
+                assert_eq!(state.bond_dimensions()[site], chi, "middle cut saturated");
+                let id = BenchmarkId::new(format!("{split_name}_{par_name}"), chi);
+                group.bench_with_input(id, &state, |b, state| {
+                    b.iter_batched(
+                        || state.clone(),
+                        |mut s| {
+                            s.apply_matrix(&cx, &[site, site + 1]).expect("applies");
+                            s
+                        },
+                        BatchSize::LargeInput,
+                    )
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_update);
+criterion_main!(benches);
