@@ -124,6 +124,17 @@ pub(crate) fn par(p: Parallelism) -> Par {
     }
 }
 
+/// Below this largest dimension a factorization or product runs on one thread whatever the
+/// state's [`Parallelism`]: at the `128 x 128` cuts of max bond 64 two threads made a
+/// two-site update 25% slower (1.89 ms -> 2.36 ms, `cargo bench --bench update`), at the
+/// `512 x 512` cuts of max bond 256 they make it 1.4x faster.
+pub(crate) const PAR_MIN_DIM: usize = 256;
+
+/// [`par`] for an operation whose largest matrix dimension is `dim`: sequential when small.
+pub(crate) fn par_for(p: Parallelism, dim: usize) -> Par {
+    if dim < PAR_MIN_DIM { Par::Seq } else { par(p) }
+}
+
 /// A thin SVD `A = U diag(s) V^H` with non-increasing `s`.
 #[derive(Clone, Debug)]
 pub(crate) struct Svd {
@@ -261,7 +272,7 @@ pub(crate) fn checked_svd(
     let mut reasons = Vec::new();
     match backend {
         SvdBackend::Faer => {
-            let p = par(parallelism);
+            let p = par_for(parallelism, m.max(n));
             for algo in [SvdAlgorithm::DivideAndConquer, SvdAlgorithm::QrIteration] {
                 match svd_with(a, algo, p) {
                     Ok(f) => return Ok(f),
@@ -413,8 +424,8 @@ pub fn thin_svd(
 /// Thin QR `A = Q R`, `Q` of shape `m x k` with orthonormal columns, `R` of shape `k x n`
 /// upper triangular, `k = min(m, n)`.
 pub(crate) fn thin_qr(a: MatRef<'_, C64>, parallelism: Parallelism) -> (Mat<C64>, Mat<C64>) {
-    let p = par(parallelism);
     let (m, n) = a.shape();
+    let p = par_for(parallelism, m.max(n));
     let k = m.min(n);
     let mut qr = a.to_owned();
     let bs = recommended_block_size::<C64>(m, n).max(1);
@@ -459,13 +470,14 @@ pub(crate) fn mul<A, B>(
     A: Conjugate<Canonical = C64>,
     B: Conjugate<Canonical = C64>,
 {
+    let dim = c.nrows().max(c.ncols()).max(a.ncols());
     matmul(
         c,
         Accum::Replace,
         a,
         b,
         C64::new(1.0, 0.0),
-        par(parallelism),
+        par_for(parallelism, dim),
     );
 }
 
@@ -477,8 +489,9 @@ pub(crate) fn mul<A, B>(
 pub enum SplitMethod {
     /// The self-adjoint eigendecomposition of the Gram matrix `A A^H`: the eigenvectors are
     /// the left singular vectors, the eigenvalues the squared singular values, and the
-    /// remainder is the exact product `U^H A`. About twice as fast as the SVD on the
-    /// `512 x 512` cuts of max bond 256 (see `docs/performance.md`). The singular values are
+    /// remainder is the exact product `U^H A`. Measured 1.2x faster than faer's SVD at the
+    /// `128 x 128` cuts of max bond 64 and 1.2-1.4x at the `512 x 512` cuts of max bond 256
+    /// (`cargo bench --bench update`, see `docs/performance.md`). The singular values are
     /// the norms of the rows of `U^H A`, so the weight truncation discards is exact; the
     /// singular *directions* of values below about `1e-8 |A|` are resolved only to a weight
     /// of about `1e-16 |A|^2` each, so at cutoffs near `1e-16` a cut may keep a few more
@@ -531,21 +544,25 @@ pub(crate) fn split_left(
 /// discards and the discarded weight it records are exact; directions the eigensolver could
 /// not resolve (a cluster of tiny eigenvalues) carry at most about `eps |A|^2` of weight each.
 fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit> {
-    let p = par(parallelism);
     let (m, n) = a.shape();
     if m > n {
         return None;
     }
+    let p = par_for(parallelism, n);
     let norm2 = a.squared_norm_l2();
     if !norm2.is_finite() || norm2 == 0.0 {
         return None;
     }
+    // The eigensolver reads only the lower triangle, so only that half of A A^H is formed.
     let mut g = Mat::<C64>::zeros(m, m);
-    matmul(
+    faer::linalg::matmul::triangular::matmul(
         g.as_mut(),
+        faer::linalg::matmul::triangular::BlockStructure::TriangularLower,
         Accum::Replace,
         a,
+        faer::linalg::matmul::triangular::BlockStructure::Rectangular,
         a.adjoint(),
+        faer::linalg::matmul::triangular::BlockStructure::Rectangular,
         C64::new(1.0, 0.0),
         p,
     );
@@ -580,7 +597,15 @@ fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit>
         C64::new(1.0, 0.0),
         p,
     );
-    let norms: Vec<f64> = (0..m).map(|t| full.row(t).norm_l2()).collect();
+    // Row norms by a column-major sweep: entries are bounded by |A|, so the plain sum of
+    // squares cannot overflow, and faer's robust strided `row.norm_l2()` cost 10% of a gate.
+    let mut sq = vec![0.0f64; m];
+    for j in 0..n {
+        for (acc, z) in sq.iter_mut().zip(full.col(j).iter()) {
+            *acc += z.norm_sqr();
+        }
+    }
+    let norms: Vec<f64> = sq.into_iter().map(f64::sqrt).collect();
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&x, &y| norms[y].total_cmp(&norms[x]));
     let s: Vec<f64> = order.iter().map(|&t| norms[t]).collect();

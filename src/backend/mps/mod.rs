@@ -173,13 +173,11 @@ impl Site {
 
     fn from_mat(m: MatRef<'_, C64>, chi_l: usize, chi_r: usize) -> Site {
         debug_assert_eq!(m.nrows() * m.ncols(), 2 * chi_l * chi_r);
-        let mut data = Vec::with_capacity(2 * chi_l * chi_r);
-        for j in 0..m.ncols() {
-            for i in 0..m.nrows() {
-                data.push(m[(i, j)]);
-            }
+        Site {
+            chi_l,
+            chi_r,
+            data: col_major_of(m),
         }
-        Site { chi_l, chi_r, data }
     }
 }
 
@@ -571,9 +569,18 @@ impl MpsState {
 
 /// Copies a faer matrix into a column-major vector.
 fn col_major(m: Mat<C64>) -> Vec<C64> {
+    col_major_of(m.as_ref())
+}
+
+/// Copies a faer matrix view into a column-major vector, a column slice at a time when the
+/// columns are contiguous.
+fn col_major_of(m: MatRef<'_, C64>) -> Vec<C64> {
     let mut out = Vec::with_capacity(m.nrows() * m.ncols());
     for j in 0..m.ncols() {
-        out.extend((0..m.nrows()).map(|i| m[(i, j)]));
+        match m.col(j).try_as_col_major() {
+            Some(col) => out.extend_from_slice(col.as_slice()),
+            None => out.extend(m.col(j).iter().copied()),
+        }
     }
     out
 }

@@ -196,7 +196,29 @@ impl From<Error> for Failure {
     }
 }
 
+/// Keeps glibc from returning freed blocks to the kernel between gates.
+///
+/// An MPS update allocates and frees matrices of a few hundred KiB to a few MiB per gate.
+/// With glibc's defaults those are `mmap`ed and unmapped, or the heap top is trimmed, on every
+/// gate, and each re-use faults its pages in again: 14% of the time of a 100-qubit brick at
+/// max bond 64 went to the kernel (0.16 s of 1.12 s). With blocks up to 32 MiB served from
+/// the heap and a 256 MiB trim threshold the kernel time is gone (0.01 s) and peak memory
+/// grew from 22 MB to 23 MB. A library cannot set this for its users; the command line can.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only changes allocator parameters; it is called before any thread is
+    // spawned, and a rejected value (return 0) leaves glibc's default in place.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(&args),
