@@ -93,7 +93,7 @@ pub mod train;
 
 pub use backend::{
     AdjointBackend, AdjointPair, DenseState, MpsConfig, MpsState, Parallelism, SplitMethod,
-    StateBackend, Truncation, TruncationEvent, TruncationReport,
+    StateBackend, Truncation, TruncationEvent, TruncationReport, UpdateScheme,
 };
 pub use bits::BitString;
 pub use circuit::{

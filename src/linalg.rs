@@ -566,28 +566,7 @@ fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit>
         C64::new(1.0, 0.0),
         p,
     );
-    let params = <faer::linalg::evd::SelfAdjointEvdParams as faer::Auto<C64>>::auto();
-    let mut buf = MemBuffer::new(faer::linalg::evd::self_adjoint_evd_scratch::<C64>(
-        m,
-        faer::linalg::evd::ComputeEigenvectors::Yes,
-        p,
-        params.into(),
-    ));
-    let mut vecs = Mat::<C64>::zeros(m, m);
-    let mut vals = faer::diag::Diag::<C64>::zeros(m);
-    faer::linalg::evd::self_adjoint_evd(
-        g.as_ref(),
-        vals.as_mut(),
-        Some(vecs.as_mut()),
-        p,
-        MemStack::new(&mut buf),
-        params.into(),
-    )
-    .ok()?;
-    let total: f64 = (0..m).map(|i| vals[i].re).sum();
-    if !total.is_finite() || (total - norm2).abs() > 1e-10 * norm2 || !all_finite(vecs.as_ref()) {
-        return None;
-    }
+    let vecs = self_adjoint_eigenvectors(g.as_ref(), norm2, p)?;
     let mut full = Mat::<C64>::zeros(m, n);
     matmul(
         full.as_mut(),
@@ -612,6 +591,40 @@ fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit>
     let u = Mat::<C64>::from_fn(m, m, |i, t| vecs[(i, order[t])]);
     let rest = Mat::<C64>::from_fn(m, n, |t, j| full[(order[t], j)]);
     Some(LeftSplit { u, s, rest })
+}
+
+/// Eigenvectors (columns, eigenvalues non-decreasing) of the self-adjoint `g` of which only
+/// the lower triangle is read, or `None` if the eigensolver fails, its output is not finite,
+/// or its eigenvalues do not add up to `trace` (`|A|_F^2` for a Gram matrix `g = A A^H`).
+pub(crate) fn self_adjoint_eigenvectors(
+    g: MatRef<'_, C64>,
+    trace: f64,
+    p: Par,
+) -> Option<Mat<C64>> {
+    let m = g.nrows();
+    let params = <faer::linalg::evd::SelfAdjointEvdParams as faer::Auto<C64>>::auto();
+    let mut buf = MemBuffer::new(faer::linalg::evd::self_adjoint_evd_scratch::<C64>(
+        m,
+        faer::linalg::evd::ComputeEigenvectors::Yes,
+        p,
+        params.into(),
+    ));
+    let mut vecs = Mat::<C64>::zeros(m, m);
+    let mut vals = faer::diag::Diag::<C64>::zeros(m);
+    faer::linalg::evd::self_adjoint_evd(
+        g,
+        vals.as_mut(),
+        Some(vecs.as_mut()),
+        p,
+        MemStack::new(&mut buf),
+        params.into(),
+    )
+    .ok()?;
+    let total: f64 = (0..m).map(|i| vals[i].re).sum();
+    if !total.is_finite() || (total - trace).abs() > 1e-10 * trace || !all_finite(vecs.as_ref()) {
+        return None;
+    }
+    Some(vecs)
 }
 
 #[cfg(test)]

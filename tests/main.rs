@@ -34,6 +34,8 @@ mod sampling;
 mod shadows;
 #[path = "suite/svd_backends.rs"]
 mod svd_backends;
+#[path = "suite/tebd.rs"]
+mod tebd;
 #[path = "suite/training.rs"]
 mod training;
 #[path = "suite/trajectories.rs"]

@@ -8,7 +8,9 @@ pub mod dense;
 pub mod mps;
 
 pub use dense::DenseState;
-pub use mps::{MpsConfig, MpsState, SplitMethod, Truncation, TruncationEvent, TruncationReport};
+pub use mps::{
+    MpsConfig, MpsState, SplitMethod, Truncation, TruncationEvent, TruncationReport, UpdateScheme,
+};
 
 use num_complex::Complex64 as C64;
 use rand::Rng;
@@ -78,6 +80,33 @@ pub trait StateBackend {
         circuit.check_binding(theta, x)?;
         for inst in circuit {
             self.apply_instruction(inst, theta, x)?;
+        }
+        self.check_norm("after running the circuit")
+    }
+
+    /// As [`run`](Self::run), in [`Circuit::sweep_order`] (the same unitary), telling
+    /// `progress` how many instructions each step completed (for progress bars).
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    fn run_with_progress(
+        &mut self,
+        circuit: &Circuit,
+        theta: &[f64],
+        x: &[f64],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        if circuit.n_qubits() != self.n_qubits() {
+            return Err(Error::QubitCountMismatch {
+                circuit: circuit.n_qubits(),
+                state: self.n_qubits(),
+            });
+        }
+        circuit.check_binding(theta, x)?;
+        let instructions = circuit.instructions();
+        for i in circuit.sweep_order() {
+            self.apply_instruction(&instructions[i], theta, x)?;
+            progress(1);
         }
         self.check_norm("after running the circuit")
     }

@@ -516,3 +516,63 @@ fn svd_choice_is_reported_and_agrees() {
         }
     }
 }
+
+#[test]
+fn tebd_update_and_local_readout_agree_when_exact() {
+    let path = file("adder_n10.qasm");
+    let base = json(&qfl(&[
+        "run",
+        &path,
+        "--backend",
+        "mps",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(base["mps"]["update"], "centre");
+    for (threads, readout) in [("1", "exact"), ("2", "exact"), ("2", "local")] {
+        let o = qfl(&[
+            "run",
+            &path,
+            "--backend",
+            "mps",
+            "--update",
+            "tebd",
+            "--readout",
+            readout,
+            "--threads",
+            threads,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["mps"]["update"], "tebd");
+        assert_eq!(v["mps"]["readout"], readout);
+        for (a, b) in v["z"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(base["z"].as_array().unwrap())
+        {
+            assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-10);
+        }
+    }
+    for (args, needle) in [
+        (
+            vec!["--backend", "mps", "--readout", "local"],
+            "--update tebd",
+        ),
+        (
+            vec!["--backend", "dense", "--readout", "local"],
+            "mps backend",
+        ),
+        (vec!["--update", "sideways"], "sideways"),
+    ] {
+        let mut all = vec!["run", path.as_str()];
+        all.extend(args);
+        let o = qfl(&all);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+        assert_no_panic(&o);
+    }
+}

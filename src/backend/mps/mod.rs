@@ -31,7 +31,10 @@
 
 mod adjoint;
 mod readout;
+mod tebd;
 mod truncation;
+
+pub use tebd::UpdateScheme;
 
 pub use adjoint::MpsAdjointPair;
 
@@ -62,11 +65,12 @@ pub struct MpsConfig {
     parallelism: Parallelism,
     svd: SvdBackend,
     norm_tolerance: f64,
+    update: UpdateScheme,
 }
 
 impl Default for MpsConfig {
     /// [`Truncation::default`], [`SplitMethod::Gram`], one thread, [`SvdBackend::Faer`],
-    /// norm tolerance `1e-8`.
+    /// norm tolerance `1e-8`, [`UpdateScheme::Centre`].
     fn default() -> Self {
         MpsConfig {
             truncation: Truncation::default(),
@@ -74,6 +78,7 @@ impl Default for MpsConfig {
             parallelism: Parallelism::Sequential,
             svd: SvdBackend::Faer,
             norm_tolerance: 1e-8,
+            update: UpdateScheme::Centre,
         }
     }
 }
@@ -94,6 +99,17 @@ impl MpsConfig {
     /// How cuts are factored.
     pub fn split(&self) -> SplitMethod {
         self.split
+    }
+
+    /// Sets how [`MpsState::run`](crate::StateBackend::run) applies the gates of a circuit.
+    pub fn with_update(mut self, update: UpdateScheme) -> Self {
+        self.update = update;
+        self
+    }
+
+    /// How circuits are run.
+    pub fn update(&self) -> UpdateScheme {
+        self.update
     }
 
     /// Sets the threads the linear algebra may use.
@@ -216,6 +232,9 @@ pub struct MpsState {
     log: TruncationLog,
     /// Sites modified since the last `take_touched` (used by caches of contractions).
     touched: Option<(usize, usize)>,
+    /// One-qubit density matrices read locally from the Hastings form at the end of the last
+    /// TEBD run; cleared by any change of the state.
+    local: Option<Vec<[C64; 4]>>,
 }
 
 /// Where a gate on non-adjacent qubits is applied: the swaps that bring its qubits together,
@@ -248,6 +267,7 @@ impl MpsState {
             config,
             log: TruncationLog::new(n_qubits),
             touched: None,
+            local: None,
         })
     }
 
@@ -329,6 +349,7 @@ impl MpsState {
 
     /// Marks sites `lo..=hi` as modified.
     fn touch(&mut self, lo: usize, hi: usize) {
+        self.local = None;
         self.touched = Some(match self.touched {
             None => (lo, hi),
             Some((a, b)) => (a.min(lo), b.max(hi)),
@@ -379,18 +400,7 @@ impl MpsState {
     /// One-qubit gate in place: `A[l, s, r] <- sum_t G[s, t] A[l, t, r]`.
     fn apply_one(&mut self, m: &GateMatrix, q: usize) {
         self.touch(q, q);
-        let site = &mut self.sites[q];
-        let chi_l = site.chi_l;
-        let (g00, g01, g10, g11) = (m.get(0, 0), m.get(0, 1), m.get(1, 0), m.get(1, 1));
-        for r in 0..site.chi_r {
-            let base = 2 * chi_l * r;
-            let (lo, hi) = site.data[base..base + 2 * chi_l].split_at_mut(chi_l);
-            for (a0, a1) in lo.iter_mut().zip(hi.iter_mut()) {
-                let (x0, x1) = (*a0, *a1);
-                *a0 = g00 * x0 + g01 * x1;
-                *a1 = g10 * x0 + g11 * x1;
-            }
-        }
+        apply_one_to_site(&mut self.sites[q], m);
     }
 
     /// Applies a `k`-site gate given in window memory order (`p = sum_j s_j 2^j` over window
@@ -567,6 +577,21 @@ impl MpsState {
     }
 }
 
+/// One-qubit gate on a site tensor in place: `A[l, s, r] <- sum_t G[s, t] A[l, t, r]`.
+fn apply_one_to_site(site: &mut Site, m: &GateMatrix) {
+    let chi_l = site.chi_l;
+    let (g00, g01, g10, g11) = (m.get(0, 0), m.get(0, 1), m.get(1, 0), m.get(1, 1));
+    for r in 0..site.chi_r {
+        let base = 2 * chi_l * r;
+        let (lo, hi) = site.data[base..base + 2 * chi_l].split_at_mut(chi_l);
+        for (a0, a1) in lo.iter_mut().zip(hi.iter_mut()) {
+            let (x0, x1) = (*a0, *a1);
+            *a0 = g00 * x0 + g01 * x1;
+            *a1 = g10 * x0 + g11 * x1;
+        }
+    }
+}
+
 /// Copies a faer matrix into a column-major vector.
 fn col_major(m: Mat<C64>) -> Vec<C64> {
     col_major_of(m.as_ref())
@@ -732,10 +757,33 @@ impl super::StateBackend for MpsState {
                 state: self.n_qubits,
             });
         }
+        self.run_with_progress(circuit, theta, x, &mut |_| {})
+    }
+
+    /// As [`run`](Self::run), by the state's [`UpdateScheme`].
+    fn run_with_progress(
+        &mut self,
+        circuit: &crate::Circuit,
+        theta: &[f64],
+        x: &[f64],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        if circuit.n_qubits() != self.n_qubits {
+            return Err(Error::QubitCountMismatch {
+                circuit: circuit.n_qubits(),
+                state: self.n_qubits,
+            });
+        }
         circuit.check_binding(theta, x)?;
-        let instructions = circuit.instructions();
-        for i in circuit.sweep_order() {
-            self.apply_instruction(&instructions[i], theta, x)?;
+        match self.config.update {
+            UpdateScheme::Centre => {
+                let instructions = circuit.instructions();
+                for i in circuit.sweep_order() {
+                    self.apply_instruction(&instructions[i], theta, x)?;
+                    progress(1);
+                }
+            }
+            UpdateScheme::Tebd => self.run_tebd(circuit, theta, x, progress)?,
         }
         self.check_norm("after running the circuit")
     }

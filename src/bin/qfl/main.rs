@@ -30,7 +30,7 @@ use serde::Serialize;
 use qfl::run::{Counts, for_each_trajectory, sample_counts};
 use qfl::{
     DenseState, Error, MpsConfig, MpsState, Observable, Parallelism, PauliString, Program,
-    SplitMethod, StateBackend, SvdBackend, Truncation,
+    SplitMethod, StateBackend, SvdBackend, Truncation, UpdateScheme,
 };
 
 /// Largest qubit count `--backend auto` simulates with the dense state vector.
@@ -108,6 +108,33 @@ impl From<SplitChoice> for SplitMethod {
     }
 }
 
+/// How an MPS run applies its gates (`qfl::UpdateScheme`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum UpdateChoice {
+    /// Orthogonality centre moved next to every gate: every truncation optimal (default).
+    Centre,
+    /// TEBD in Hastings' form: no centre moves, the gates of a layer in parallel.
+    Tebd,
+}
+
+impl From<UpdateChoice> for UpdateScheme {
+    fn from(c: UpdateChoice) -> Self {
+        match c {
+            UpdateChoice::Centre => UpdateScheme::Centre,
+            UpdateChoice::Tebd => UpdateScheme::Tebd,
+        }
+    }
+}
+
+/// How `<Z_i>` are read from an MPS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ReadoutChoice {
+    /// The expectation in the state held, by contraction (default).
+    Exact,
+    /// Qiskit Aer's local estimate from the TEBD form (needs `--update tebd`).
+    Local,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
     /// Human-readable text.
@@ -136,6 +163,14 @@ struct RunArgs {
     /// (lapack needs the `lapack` cargo feature).
     #[arg(long, value_enum, default_value_t = SvdChoice::Faer)]
     svd: SvdChoice,
+    /// How an MPS run applies its gates: centre (the orthogonality centre moved next to every
+    /// gate) or tebd (Hastings' form, the gates of a layer in parallel with --threads).
+    #[arg(long, value_enum, default_value_t = UpdateChoice::Centre)]
+    update: UpdateChoice,
+    /// How <Z_i> are read from an MPS: exact (in the state held) or local (Qiskit Aer's
+    /// estimate from the TEBD form; needs --update tebd and no mid-circuit measurement).
+    #[arg(long, value_enum, default_value_t = ReadoutChoice::Exact)]
+    readout: ReadoutChoice,
     /// An observable to measure: Pauli strings with optional weights, joined by + or -,
     /// such as "Z0 Z5" or "0.5*X1 Y2 - Z0". Repeat for several.
     #[arg(long = "observable", value_name = "TERMS")]
@@ -326,6 +361,8 @@ struct MpsSummary {
     cutoff: f64,
     split: &'static str,
     svd: &'static str,
+    update: &'static str,
+    readout: &'static str,
     peak_bond: usize,
     fidelity_estimate: f64,
 }
@@ -377,21 +414,17 @@ fn simulate<B: StateBackend + Clone>(
     initial: B,
     observables: &[Observable],
     args: &RunArgs,
+    z_of: fn(&B) -> qfl::Result<Vec<f64>>,
 ) -> Result<Outcome, Failure> {
     let n = program.n_qubits();
     let start = Instant::now();
     if let Ok(split) = program.to_circuit() {
         let mut state = initial;
         let bar = progress(split.circuit.len(), args.quiet, "gates");
-        // The order that keeps an MPS centre next to the gates (the same unitary).
-        let instructions = split.circuit.instructions();
-        for i in split.circuit.sweep_order() {
-            state.apply_instruction(&instructions[i], &[], &[])?;
-            bar.inc(1);
-        }
+        // In the order that keeps an MPS centre next to the gates (the same unitary).
+        state.run_with_progress(&split.circuit, &[], &[], &mut |k| bar.inc(k as u64))?;
         bar.finish_and_clear();
-        state.check_norm("after running the circuit")?;
-        let z = state.z_expectations()?;
+        let z = z_of(&state)?;
         let values = observables
             .iter()
             .map(|o| state.expectation(o))
@@ -503,16 +536,50 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         None | Some(1) => Parallelism::Sequential,
         Some(t) => Parallelism::Rayon(usize::from(t)),
     };
+    if args.readout == ReadoutChoice::Local {
+        if use_dense {
+            return Err(Failure::Input(
+                "--readout local needs the mps backend (with --update tebd)".into(),
+            ));
+        }
+        if args.update != UpdateChoice::Tebd {
+            return Err(Failure::Input("--readout local needs --update tebd".into()));
+        }
+        if program.to_circuit().is_err() {
+            return Err(Failure::Input(
+                "--readout local is not available for programs with mid-circuit measurement, \
+                 reset or if (they run as trajectories, gate by gate)"
+                    .into(),
+            ));
+        }
+    }
     let go = || {
         if use_dense {
-            simulate(&program, DenseState::new(n)?, &observables, args)
+            simulate(
+                &program,
+                DenseState::new(n)?,
+                &observables,
+                args,
+                StateBackend::z_expectations,
+            )
         } else {
             let config = MpsConfig::default()
                 .with_truncation(truncation)
                 .with_split(args.split.into())
                 .with_svd(svd)
-                .with_parallelism(parallelism);
-            simulate(&program, MpsState::new(n, config)?, &observables, args)
+                .with_parallelism(parallelism)
+                .with_update(args.update.into());
+            let z_of: fn(&MpsState) -> qfl::Result<Vec<f64>> = match args.readout {
+                ReadoutChoice::Exact => StateBackend::z_expectations,
+                ReadoutChoice::Local => MpsState::local_z_expectations,
+            };
+            simulate(
+                &program,
+                MpsState::new(n, config)?,
+                &observables,
+                args,
+                z_of,
+            )
         }
     };
     let outcome = match args.threads {
@@ -553,6 +620,11 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
                 SplitChoice::Svd => "svd",
             },
             svd: svd.name(),
+            update: UpdateScheme::from(args.update).name(),
+            readout: match args.readout {
+                ReadoutChoice::Exact => "exact",
+                ReadoutChoice::Local => "local",
+            },
             peak_bond: outcome.peak_bond,
             fidelity_estimate: outcome.fidelity,
         }),
@@ -607,11 +679,13 @@ fn render_run_text(r: &RunReport, program: &Program) -> String {
     match &r.mps {
         Some(m) => outln!(
             out,
-            "backend: mps (max bond {}, cutoff {:e}, split {}, svd {})",
+            "backend: mps (max bond {}, cutoff {:e}, split {}, svd {}, update {}, read-out {})",
             m.max_bond,
             m.cutoff,
             m.split,
-            m.svd
+            m.svd,
+            m.update,
+            m.readout
         ),
         None => outln!(out, "backend: dense"),
     }

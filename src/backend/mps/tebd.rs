@@ -1,0 +1,521 @@
+//! The TEBD update scheme: gates applied in Hastings' form, the gates of a layer in parallel.
+//!
+//! In this form every site tensor `B_i` is (approximately) right-orthonormal and the Schmidt
+//! values `lambda_i` of every bond are kept beside them; `lambda_{i-1} B_i` is the site's
+//! tensor with the orthogonality centre on it. A two-site gate on sites `i, i + 1` needs no
+//! centre move:
+//!
+//! ```text
+//! phi   = G (B_i B_{i+1})                 (2 chi_l) x (2 chi_r)
+//! theta = diag(lambda_{i-1}) phi          the centred two-site tensor
+//! theta^H theta = V diag(s^2) V^H         right singular vectors by the Gram matrix
+//! B_{i+1} = V^H,  B_i = phi V,  lambda_i = s   truncated to the kept columns, s renormalized
+//! ```
+//!
+//! `B_i = phi V` (Hastings, arXiv:0903.3253) needs no division by small Schmidt values. The
+//! singular values are taken as the column norms of `theta V`, so the weight a cut discards is
+//! exact for `theta`, as in [`SplitMethod::Gram`].
+//!
+//! Gates on disjoint pairs touch disjoint tensors, so the gates of one layer run in parallel.
+//! What this gives up: a truncation is optimal for the whole state only while the
+//! environments are orthonormal, which truncations elsewhere spoil slightly; the centred
+//! scheme ([`UpdateScheme::Centre`]) keeps them exact by a QR per centre move. At the end of a
+//! run the state is brought back to exact mixed-canonical form (an LQ sweep) and normalized,
+//! so every read-out after it is of the state it holds; the local read-out
+//! [`MpsState::local_z_expectations`] is kept from the Hastings form before that sweep.
+
+use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
+use faer::{Accum, Mat, MatRef, Par};
+use num_complex::Complex64 as C64;
+use rayon::prelude::*;
+
+use super::{MpsState, Site, apply_gate_to_theta, window_matrix};
+use crate::backend::Parallelism;
+use crate::circuit::GateMatrix;
+use crate::error::{Error, Result};
+use crate::linalg::{self, SplitMethod, SvdBackend};
+
+/// How an [`MpsState`] applies two-qubit gates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UpdateScheme {
+    /// The orthogonality centre is moved next to every gate (a QR per step), so every
+    /// truncation is the optimal one for the whole state. One gate at a time.
+    #[default]
+    Centre,
+    /// Time-evolving block decimation in Hastings' form (see the module docs of
+    /// `backend::mps::tebd`): no centre moves, the gates of a layer of disjoint pairs in
+    /// parallel, and a local read-out like Qiskit Aer's. Used by [`MpsState::run`]; single
+    /// gates applied with `apply_matrix` still use the centred update.
+    Tebd,
+}
+
+impl UpdateScheme {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            UpdateScheme::Centre => "centre",
+            UpdateScheme::Tebd => "tebd",
+        }
+    }
+}
+
+/// Sites `B_i` and bond weights `lambda_i` (bond `i` joins sites `i` and `i + 1`).
+struct Hastings {
+    b: Vec<Site>,
+    lambda: Vec<Vec<f64>>,
+}
+
+/// What one TEBD update produces, applied to the state only when every gate of a batch
+/// succeeded up to it.
+struct Cut {
+    left: Site,
+    right: Site,
+    lambda: Vec<f64>,
+    eps: f64,
+    kept: usize,
+}
+
+/// Settings an update needs (copied out of the state so updates can run in parallel).
+#[derive(Clone, Copy)]
+struct UpdateSettings {
+    truncation: super::Truncation,
+    split: SplitMethod,
+    svd: SvdBackend,
+    par: Par,
+}
+
+/// Row `l + chi_l * s` of a `(l, s) x r` matrix carries the left weight `w[l]`.
+fn scale_rows(data: &mut [C64], chi_l: usize, w: &[f64]) {
+    for (k, z) in data.iter_mut().enumerate() {
+        *z *= w[k % chi_l];
+    }
+}
+
+/// One TEBD update of sites `bl`, `br` (adjacent) with left bond weights `w` (`None` at the
+/// left end) and the gate `gm` in window order.
+fn update(
+    bl: &Site,
+    br: &Site,
+    w: Option<&[f64]>,
+    gm: &[C64],
+    bond: usize,
+    settings: UpdateSettings,
+) -> Result<Cut> {
+    let (chi_l, chi_r) = (bl.chi_l, br.chi_r);
+    let (rows, cols) = (2 * chi_l, 2 * chi_r);
+    let p = settings.par;
+    // phi = B_i B_{i+1}, entries at l + chi_l (s1 + 2 s2 + 4 r): the window layout.
+    let mut phi = Mat::<C64>::zeros(rows, cols);
+    matmul(
+        phi.as_mut(),
+        Accum::Replace,
+        bl.as_ls_r(),
+        br.as_l_sr(),
+        C64::new(1.0, 0.0),
+        p,
+    );
+    let phi = apply_gate_to_theta(super::col_major(phi), gm, chi_l, 4, chi_r);
+    let mut theta = phi.clone();
+    if let Some(w) = w {
+        scale_rows(&mut theta, chi_l, w);
+    }
+    let phi_m = MatRef::from_column_major_slice(&phi, rows, cols);
+    let theta_m = MatRef::from_column_major_slice(&theta, rows, cols);
+    if !theta.iter().all(|z| z.re.is_finite() && z.im.is_finite()) {
+        return Err(Error::NonFinite {
+            context: format!("two-site tensor at bond {bond}"),
+        });
+    }
+    // V: right singular vectors of theta, by the Gram matrix or the SVD.
+    let v = match settings.split {
+        SplitMethod::Gram => right_gram_vectors(theta_m, p),
+        SplitMethod::Svd => None,
+    };
+    let v = match v {
+        Some(v) => v,
+        None => linalg::checked_svd(theta_m, par_of(p), settings.svd)?.v,
+    };
+    let k = v.ncols();
+    // psi = phi V; theta V = diag(w) psi, whose column norms are the singular values.
+    let mut psi = Mat::<C64>::zeros(rows, k);
+    matmul(
+        psi.as_mut(),
+        Accum::Replace,
+        phi_m,
+        v.as_ref(),
+        C64::new(1.0, 0.0),
+        p,
+    );
+    let mut s = vec![0.0f64; k];
+    for (t, acc) in s.iter_mut().enumerate() {
+        let col = psi.col(t);
+        *acc = match w {
+            Some(w) => col
+                .iter()
+                .enumerate()
+                .map(|(row, z)| z.norm_sqr() * w[row % chi_l] * w[row % chi_l])
+                .sum::<f64>(),
+            None => col.iter().map(|z| z.norm_sqr()).sum::<f64>(),
+        }
+        .sqrt();
+    }
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&x, &y| s[y].total_cmp(&s[x]));
+    let sorted: Vec<f64> = order.iter().map(|&t| s[t]).collect();
+    let total: f64 = sorted.iter().map(|x| x * x).sum();
+    if !total.is_finite() || total <= 0.0 {
+        return Err(Error::NonFinite {
+            context: format!("singular values at bond {bond}"),
+        });
+    }
+    // Relative weights: theta's norm is 1 only up to the truncations elsewhere.
+    let normalized: Vec<f64> = sorted.iter().map(|x| x / total.sqrt()).collect();
+    let (kept, eps) = settings.truncation.keep(&normalized);
+    let kept_weight: f64 = normalized[..kept].iter().map(|x| x * x).sum();
+    let scale = 1.0 / kept_weight.sqrt();
+    let mut left = Vec::with_capacity(rows * kept);
+    for &t in &order[..kept] {
+        left.extend(psi.col(t).iter().copied());
+    }
+    let mut right = Vec::with_capacity(kept * cols);
+    for col in 0..cols {
+        right.extend(order[..kept].iter().map(|&t| v[(col, t)].conj()));
+    }
+    Ok(Cut {
+        left: Site {
+            chi_l,
+            chi_r: kept,
+            data: left,
+        },
+        right: Site {
+            chi_l: kept,
+            chi_r,
+            data: right,
+        },
+        lambda: normalized[..kept].iter().map(|x| x * scale).collect(),
+        eps,
+        kept,
+    })
+}
+
+fn par_of(p: Par) -> Parallelism {
+    match p {
+        Par::Seq => Parallelism::Sequential,
+        Par::Rayon(n) => Parallelism::Rayon(n.get()),
+    }
+}
+
+/// Eigenvectors of `A^H A` (all of them, any order), or `None` if the eigensolver fails or
+/// its eigenvalues do not add up to `|A|_F^2`.
+fn right_gram_vectors(a: MatRef<'_, C64>, p: Par) -> Option<Mat<C64>> {
+    let n = a.ncols();
+    let norm2 = a.squared_norm_l2();
+    if !norm2.is_finite() || norm2 == 0.0 {
+        return None;
+    }
+    let mut g = Mat::<C64>::zeros(n, n);
+    tri_matmul(
+        g.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        a.adjoint(),
+        BlockStructure::Rectangular,
+        a,
+        BlockStructure::Rectangular,
+        C64::new(1.0, 0.0),
+        p,
+    );
+    linalg::self_adjoint_eigenvectors(g.as_ref(), norm2, p)
+}
+
+impl MpsState {
+    /// Puts the state in Hastings' form (centre to site 0, then an SVD sweep to the right
+    /// that gauges every bond to its Schmidt basis). Exact: no truncation.
+    fn enter_hastings(&mut self) -> Result<Hastings> {
+        self.move_centre(0)?;
+        let n = self.n_qubits;
+        let mut b = std::mem::take(&mut self.sites);
+        let mut lambda: Vec<Vec<f64>> = Vec::with_capacity(n.saturating_sub(1));
+        for i in 0..n - 1 {
+            let chi_l = b[i].chi_l;
+            let mut m = b[i].data.clone();
+            if let Some(w) = i.checked_sub(1).map(|j| &lambda[j]) {
+                scale_rows(&mut m, chi_l, w);
+            }
+            let view = MatRef::from_column_major_slice(&m, 2 * chi_l, b[i].chi_r);
+            let f = match linalg::checked_svd(view, self.config.parallelism, self.config.svd) {
+                Ok(f) => f,
+                Err(e) => {
+                    // Put the sites back: the state is as it was (centre at 0).
+                    self.sites = b;
+                    return Err(e);
+                }
+            };
+            let k = f.s.len();
+            let mut left = Mat::<C64>::zeros(2 * chi_l, k);
+            linalg::mul(
+                left.as_mut(),
+                b[i].as_ls_r(),
+                f.v.as_ref(),
+                self.config.parallelism,
+            );
+            let next = &b[i + 1];
+            let mut right = Mat::<C64>::zeros(k, 2 * next.chi_r);
+            linalg::mul(
+                right.as_mut(),
+                f.v.adjoint(),
+                next.as_l_sr(),
+                self.config.parallelism,
+            );
+            let chi_r = next.chi_r;
+            b[i] = Site::from_mat(left.as_ref(), chi_l, k);
+            b[i + 1] = Site::from_mat(right.as_ref(), k, chi_r);
+            lambda.push(f.s);
+        }
+        Ok(Hastings { b, lambda })
+    }
+
+    /// Back to exact mixed-canonical form (an LQ sweep from the right end, centre at 0),
+    /// normalized; keeps the local one-qubit density matrices of the Hastings form.
+    fn leave_hastings(&mut self, h: Hastings) -> Result<()> {
+        let rdms = local_rdms(&h);
+        self.restore_canonical(h)?;
+        self.local = Some(rdms);
+        Ok(())
+    }
+
+    /// Back to exact mixed-canonical form (centre at 0), normalized.
+    fn restore_canonical(&mut self, h: Hastings) -> Result<()> {
+        self.sites = h.b;
+        self.centre = self.n_qubits - 1;
+        self.move_centre(0)?;
+        let norm = self.sites[0]
+            .data
+            .iter()
+            .map(|z| z.norm_sqr())
+            .sum::<f64>()
+            .sqrt();
+        if !norm.is_finite() || norm == 0.0 {
+            return Err(Error::NonFinite {
+                context: "norm of the state after a TEBD run".into(),
+            });
+        }
+        self.sites[0].data.iter_mut().for_each(|z| *z /= norm);
+        self.touch(0, self.n_qubits - 1);
+        Ok(())
+    }
+
+    fn update_settings(&self, par: Par) -> UpdateSettings {
+        UpdateSettings {
+            truncation: self.config.truncation,
+            split: self.config.split,
+            svd: self.config.svd,
+            par,
+        }
+    }
+
+    /// Applies the two-site gates `batch` (`(first site, window matrix)`, disjoint pairs of
+    /// adjacent sites), in parallel when the state has threads. On an error the gates before
+    /// the failing one (in batch order) are kept.
+    fn tebd_batch(&mut self, h: &mut Hastings, batch: &[(usize, Vec<C64>)]) -> Result<()> {
+        let parallel =
+            matches!(self.config.parallelism, Parallelism::Rayon(t) if t > 1) && batch.len() > 1;
+        let cuts: Vec<Result<Cut>> = if parallel {
+            let settings = self.update_settings(Par::Seq);
+            let h = &*h;
+            batch
+                .par_iter()
+                .map(|(i, gm)| {
+                    let w = i.checked_sub(1).map(|j| h.lambda[j].as_slice());
+                    update(&h.b[*i], &h.b[*i + 1], w, gm, *i, settings)
+                })
+                .collect()
+        } else {
+            batch
+                .iter()
+                .map(|(i, gm)| {
+                    let dim = 2 * h.b[*i].chi_l.max(h.b[*i + 1].chi_r);
+                    let settings =
+                        self.update_settings(linalg::par_for(self.config.parallelism, dim));
+                    let w = i.checked_sub(1).map(|j| h.lambda[j].as_slice());
+                    update(&h.b[*i], &h.b[*i + 1], w, gm, *i, settings)
+                })
+                .collect()
+        };
+        for ((i, _), cut) in batch.iter().zip(cuts) {
+            let cut = cut?;
+            h.b[*i] = cut.left;
+            h.b[*i + 1] = cut.right;
+            h.lambda[*i] = cut.lambda;
+            self.log.next_update();
+            self.log.record(*i, cut.eps, cut.kept);
+        }
+        Ok(())
+    }
+
+    /// A gate on any qubits in Hastings form: one-qubit gates in place, two-qubit gates on
+    /// adjacent sites as one update, others routed by swaps there and back.
+    fn tebd_gate(&mut self, h: &mut Hastings, m: &GateMatrix, qubits: &[usize]) -> Result<()> {
+        if qubits.len() == 1 {
+            super::apply_one_to_site(&mut h.b[qubits[0]], m);
+            return Ok(());
+        }
+        let route = self.plan_route(qubits)?;
+        if route.arg_at.len() != 2 {
+            // Three or more qubits: the centred update on the canonical form, then back.
+            let taken = Hastings {
+                b: std::mem::take(&mut h.b),
+                lambda: std::mem::take(&mut h.lambda),
+            };
+            self.restore_canonical(taken)?;
+            let outcome = self.apply_routed(m, qubits);
+            *h = self.enter_hastings()?;
+            return outcome;
+        }
+        let swap = swap_matrix();
+        for &b in &route.swaps {
+            self.tebd_batch(h, &[(b, swap.clone())])?;
+        }
+        self.tebd_batch(h, &[(route.start, window_matrix(m, &route.arg_at))])?;
+        for &b in route.swaps.iter().rev() {
+            self.tebd_batch(h, &[(b, swap.clone())])?;
+        }
+        Ok(())
+    }
+
+    /// Runs `circuit` by TEBD (see [`UpdateScheme::Tebd`]); `progress` is told how many
+    /// instructions each step completed.
+    pub(crate) fn run_tebd(
+        &mut self,
+        circuit: &crate::Circuit,
+        theta: &[f64],
+        x: &[f64],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        let mut h = self.enter_hastings()?;
+        match self.tebd_instructions(&mut h, circuit, theta, x, progress) {
+            Ok(()) => self.leave_hastings(h),
+            Err(e) => {
+                // Keep the gates applied so far, in canonical form; report the first error.
+                let _ = self.restore_canonical(h);
+                Err(e)
+            }
+        }
+    }
+
+    fn tebd_instructions(
+        &mut self,
+        h: &mut Hastings,
+        circuit: &crate::Circuit,
+        theta: &[f64],
+        x: &[f64],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        let instructions = circuit.instructions();
+        let n = self.n_qubits;
+        // busy[site]: a pending gate of the batch acts on it.
+        let mut busy = vec![false; n];
+        let mut batch: Vec<(usize, Vec<C64>)> = Vec::new();
+        let flush = |state: &mut MpsState,
+                     h: &mut Hastings,
+                     batch: &mut Vec<(usize, Vec<C64>)>,
+                     busy: &mut Vec<bool>,
+                     progress: &mut dyn FnMut(usize)|
+         -> Result<()> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            state.tebd_batch(h, batch)?;
+            progress(batch.len());
+            for (i, _) in batch.drain(..) {
+                busy[i] = false;
+                busy[i + 1] = false;
+            }
+            Ok(())
+        };
+        for idx in circuit.sweep_order() {
+            let inst = &instructions[idx];
+            let m = inst.gate().matrix(theta, x)?;
+            let q = inst.qubits();
+            let adjacent_pair = q.len() == 2 && q[0].abs_diff(q[1]) == 1;
+            let overlaps = q.iter().any(|&s| busy[s]);
+            if overlaps || !(adjacent_pair || q.len() == 1) {
+                flush(self, h, &mut batch, &mut busy, progress)?;
+            }
+            if adjacent_pair {
+                let lo = q[0].min(q[1]);
+                let arg_at = if q[0] < q[1] { [0, 1] } else { [1, 0] };
+                batch.push((lo, window_matrix(&m, &arg_at)));
+                busy[lo] = true;
+                busy[lo + 1] = true;
+            } else {
+                self.tebd_gate(h, &m, q)?;
+                progress(1);
+            }
+        }
+        flush(self, h, &mut batch, &mut busy, progress)
+    }
+
+    /// `<Z_i>` of every qubit read locally from the Hastings form of the last TEBD run, as
+    /// Qiskit Aer's MPS method reads them: `lambda_{i-1} B_i` contracted with itself as if
+    /// its environments were exactly orthonormal. After truncations this is not the
+    /// expectation in the state held (that is [`StateBackend::z_expectations`]) but an
+    /// estimate of the untruncated circuit's value that is often closer to it; see
+    /// `docs/theory.md`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] if the state was not produced by a TEBD run
+    /// ([`UpdateScheme::Tebd`]) or was changed since.
+    ///
+    /// [`StateBackend::z_expectations`]: crate::StateBackend::z_expectations
+    pub fn local_z_expectations(&self) -> Result<Vec<f64>> {
+        match &self.local {
+            Some(rdms) => Ok(rdms.iter().map(|r| (r[0] - r[3]).re).collect()),
+            None => Err(Error::InvalidSetting {
+                name: "read-out",
+                value: "local".into(),
+                reason: "needs a state just produced by a TEBD run (UpdateScheme::Tebd) and \
+                         not changed since",
+            }),
+        }
+    }
+}
+
+/// The SWAP gate in window order.
+fn swap_matrix() -> Vec<C64> {
+    let mut gm = vec![C64::new(0.0, 0.0); 16];
+    for (a, b) in [(0, 0), (1, 2), (2, 1), (3, 3)] {
+        gm[a * 4 + b] = C64::new(1.0, 0.0);
+    }
+    gm
+}
+
+/// `rho_i[s, s'] = sum_{l, r} lambda_{i-1}[l]^2 B_i[l, s, r] conj(B_i[l, s', r])`, trace 1.
+fn local_rdms(h: &Hastings) -> Vec<[C64; 4]> {
+    h.b.iter()
+        .enumerate()
+        .map(|(i, site)| {
+            let chi_l = site.chi_l;
+            let w = i.checked_sub(1).map(|j| h.lambda[j].as_slice());
+            let mut rho = [C64::new(0.0, 0.0); 4];
+            for r in 0..site.chi_r {
+                let base = 2 * chi_l * r;
+                for l in 0..chi_l {
+                    let wl = w.map_or(1.0, |w| w[l] * w[l]);
+                    let a0 = site.data[base + l];
+                    let a1 = site.data[base + chi_l + l];
+                    rho[0] += a0 * a0.conj() * wl;
+                    rho[1] += a0 * a1.conj() * wl;
+                    rho[2] += a1 * a0.conj() * wl;
+                    rho[3] += a1 * a1.conj() * wl;
+                }
+            }
+            let tr = (rho[0] + rho[3]).re;
+            if tr > 0.0 {
+                rho.iter_mut().for_each(|z| *z /= tr);
+            }
+            rho
+        })
+        .collect()
+}

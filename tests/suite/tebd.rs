@@ -1,0 +1,220 @@
+//! The TEBD update scheme (`UpdateScheme::Tebd`) against the dense oracle and the centred
+//! scheme: exact without truncation (state and local read-out), independent of the thread
+//! count, canonical and normalized after a truncated run.
+
+use proptest::prelude::*;
+use qfl::{
+    Circuit, DenseState, Gate, MpsConfig, MpsState, Parallelism, Param, SplitMethod, StateBackend,
+    Truncation, UpdateScheme,
+};
+
+use super::common::{RandomCircuit, max_dist, random_circuit};
+
+fn tolerance(rc: &RandomCircuit) -> f64 {
+    let n = rc.circuit.n_qubits() as f64;
+    1e-12 * (1.0 + rc.circuit.len() as f64) * n.max(1.0)
+}
+
+fn tebd_config(truncation: Truncation, split: SplitMethod, par: Parallelism) -> MpsConfig {
+    MpsConfig::default()
+        .with_truncation(truncation)
+        .with_split(split)
+        .with_parallelism(par)
+        .with_update(UpdateScheme::Tebd)
+}
+
+fn run_tebd(rc: &RandomCircuit, config: MpsConfig) -> MpsState {
+    let mut mps = MpsState::new(rc.circuit.n_qubits(), config).unwrap();
+    mps.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+    mps
+}
+
+/// A brick of RY/RZ layers and CX on even then odd pairs, plus one long-range CX per layer.
+fn brick(n: usize, layers: usize, long_range: bool) -> (Circuit, Vec<f64>) {
+    let mut c = Circuit::new(n).unwrap().with_params(2 * n * layers);
+    for layer in 0..layers {
+        for q in 0..n {
+            let k = 2 * (layer * n + q);
+            c.ry(Param::theta(k), q).unwrap();
+            c.rz(Param::theta(k + 1), q).unwrap();
+        }
+        for start in [0, 1] {
+            for q in (start..n - 1).step_by(2) {
+                c.cx(q, q + 1).unwrap();
+            }
+        }
+        if long_range {
+            c.cx(layer % (n / 2), n - 1 - layer % 3).unwrap();
+        }
+    }
+    let theta = (0..2 * n * layers)
+        .map(|i| 0.3 + 1.7 * ((i * 7919) % 1000) as f64 / 1000.0)
+        .collect();
+    (c, theta)
+}
+
+proptest! {
+    #![proptest_config(super::common::proptest_config(128))]
+
+    /// Without truncation TEBD is exact: amplitudes, <Z_i> by contraction and by the local
+    /// read-out all equal the dense state's; the state is canonical and normalized; two
+    /// threads give the same bits as one.
+    #[test]
+    fn tebd_equals_dense(rc in random_circuit(1, 10, 60)) {
+        let n = rc.circuit.n_qubits();
+        let mut dense = DenseState::new(n).unwrap();
+        dense.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+        let seq = run_tebd(&rc, tebd_config(Truncation::exact(), SplitMethod::Gram, Parallelism::Sequential));
+        let par = run_tebd(&rc, tebd_config(Truncation::exact(), SplitMethod::Gram, Parallelism::Rayon(2)));
+        let tol = tolerance(&rc);
+        let psi = seq.to_dense().unwrap();
+        let d = max_dist(&psi, dense.amplitudes());
+        prop_assert!(d < tol, "amplitudes differ by {d:e} (tol {tol:e})");
+        prop_assert_eq!(&psi, &par.to_dense().unwrap());
+        let zd = dense.z_expectations().unwrap();
+        let zm = seq.z_expectations().unwrap();
+        let zl = seq.local_z_expectations().unwrap();
+        for q in 0..n {
+            prop_assert!((zm[q] - zd[q]).abs() < tol, "<Z_{q}>: {} vs {}", zm[q], zd[q]);
+            prop_assert!((zl[q] - zd[q]).abs() < tol, "local <Z_{q}>: {} vs {}", zl[q], zd[q]);
+        }
+        prop_assert!((seq.norm() - 1.0).abs() < tol);
+        prop_assert!(seq.canonical_deviation() < 1e-10);
+        prop_assert_eq!(seq.fidelity_estimate(), 1.0);
+    }
+
+    /// The same with the SVD split.
+    #[test]
+    fn tebd_svd_split_equals_dense(rc in random_circuit(1, 9, 40)) {
+        let n = rc.circuit.n_qubits();
+        let mut dense = DenseState::new(n).unwrap();
+        dense.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+        let mps = run_tebd(&rc, tebd_config(Truncation::exact(), SplitMethod::Svd, Parallelism::Sequential));
+        let tol = tolerance(&rc);
+        let d = max_dist(&mps.to_dense().unwrap(), dense.amplitudes());
+        prop_assert!(d < tol, "amplitudes differ by {d:e} (tol {tol:e})");
+    }
+
+    /// A TEBD run continues from any state: centred gates first, then TEBD, then centred
+    /// again, equals the dense state.
+    #[test]
+    fn tebd_after_centred_gates(a in random_circuit(4, 8, 30), b in random_circuit(4, 8, 30)) {
+        let n = a.circuit.n_qubits().min(b.circuit.n_qubits());
+        let cut = |rc: &RandomCircuit| {
+            let mut c = Circuit::new(n).unwrap().with_params(rc.theta.len()).with_inputs(rc.x.len());
+            for inst in rc.circuit.instructions() {
+                if inst.qubits().iter().all(|&q| q < n) {
+                    c.push(inst.gate().clone(), inst.qubits()).unwrap();
+                }
+            }
+            c
+        };
+        let (ca, cb) = (cut(&a), cut(&b));
+        let mut dense = DenseState::new(n).unwrap();
+        dense.run(&ca, &a.theta, &a.x).unwrap();
+        dense.run(&cb, &b.theta, &b.x).unwrap();
+        dense.run(&ca, &a.theta, &a.x).unwrap();
+        let centre = MpsConfig::default().with_truncation(Truncation::exact());
+        let mut mps = MpsState::new(n, centre).unwrap();
+        mps.run(&ca, &a.theta, &a.x).unwrap();
+        let mut tebd = MpsState::new(n, centre.with_update(UpdateScheme::Tebd)).unwrap();
+        // The second TEBD run starts from a state with bonds, the gates after it are centred.
+        tebd.run(&ca, &a.theta, &a.x).unwrap();
+        tebd.run(&cb, &b.theta, &b.x).unwrap();
+        mps.run(&cb, &b.theta, &b.x).unwrap();
+        for inst in ca.instructions() {
+            let m = inst.gate().matrix(&a.theta, &a.x).unwrap();
+            tebd.apply_matrix(&m, inst.qubits()).unwrap();
+            mps.apply_matrix(&m, inst.qubits()).unwrap();
+        }
+        let tol = 3.0 * tolerance(&a).max(tolerance(&b));
+        prop_assert!(max_dist(&tebd.to_dense().unwrap(), dense.amplitudes()) < tol);
+        prop_assert!(max_dist(&mps.to_dense().unwrap(), dense.amplitudes()) < tol);
+        // A gate applied after the run clears the local read-out.
+        prop_assert_eq!(tebd.local_z_expectations().is_err(), !ca.is_empty());
+    }
+}
+
+/// A truncated TEBD run leaves a normalized, exactly canonical state whose `<Z_i>` are those
+/// of its own amplitudes, a per-bond fidelity estimate below 1, bonds within the maximum,
+/// and the same bits on one and two threads.
+#[test]
+fn truncated_tebd_run_is_consistent() {
+    let n = 12;
+    let (c, theta) = brick(n, 6, true);
+    let truncation = Truncation::default().with_max_bond(6);
+    let seq = {
+        let mut s = MpsState::new(
+            n,
+            tebd_config(truncation, SplitMethod::Gram, Parallelism::Sequential),
+        )
+        .unwrap();
+        s.run(&c, &theta, &[]).unwrap();
+        s
+    };
+    let mut par = MpsState::new(
+        n,
+        tebd_config(truncation, SplitMethod::Gram, Parallelism::Rayon(2)),
+    )
+    .unwrap();
+    par.run(&c, &theta, &[]).unwrap();
+    assert_eq!(seq.to_dense().unwrap(), par.to_dense().unwrap());
+    assert_eq!(
+        seq.local_z_expectations().unwrap(),
+        par.local_z_expectations().unwrap()
+    );
+    assert!((seq.norm() - 1.0).abs() < 1e-12);
+    assert!(seq.canonical_deviation() < 1e-10);
+    assert!(seq.bond_dimensions().iter().all(|&b| b <= 6));
+    let f = seq.fidelity_estimate();
+    assert!(f > 0.0 && f < 1.0, "fidelity estimate {f}");
+    // <Z_i> of the state held, against its own dense vector.
+    let own = DenseState::from_amplitudes(seq.to_dense().unwrap()).unwrap();
+    let (zm, zo) = (seq.z_expectations().unwrap(), own.z_expectations().unwrap());
+    for q in 0..n {
+        assert!((zm[q] - zo[q]).abs() < 1e-12);
+    }
+    // Both read-outs are estimates of the exact values; on this circuit both are close.
+    let mut exact = DenseState::new(n).unwrap();
+    exact.run(&c, &theta, &[]).unwrap();
+    let ze = exact.z_expectations().unwrap();
+    let zl = seq.local_z_expectations().unwrap();
+    for q in 0..n {
+        assert!(zl[q].abs() <= 1.0 + 1e-12);
+        assert!((zl[q] - ze[q]).abs() < 0.5 && (zm[q] - ze[q]).abs() < 0.5);
+    }
+}
+
+/// The local read-out is refused on a state no TEBD run produced.
+#[test]
+fn local_readout_needs_a_tebd_run() {
+    let mut s = MpsState::new(3, MpsConfig::default()).unwrap();
+    assert!(s.local_z_expectations().is_err());
+    let mut c = Circuit::new(3).unwrap();
+    c.h(0).unwrap();
+    c.cx(0, 2).unwrap();
+    s.run(&c, &[], &[]).unwrap();
+    let err = s.local_z_expectations().unwrap_err().to_string();
+    assert!(err.contains("TEBD"), "{err}");
+}
+
+/// Progress counts every instruction once, whichever scheme runs them.
+#[test]
+fn progress_counts_every_instruction() {
+    let (c, theta) = brick(9, 3, true);
+    for update in [UpdateScheme::Centre, UpdateScheme::Tebd] {
+        let mut s = MpsState::new(9, MpsConfig::default().with_update(update)).unwrap();
+        let mut done = 0;
+        s.run_with_progress(&c, &theta, &[], &mut |k| done += k)
+            .unwrap();
+        assert_eq!(done, c.len(), "{update:?}");
+    }
+    let mut ccx = Circuit::new(5).unwrap();
+    ccx.h(0).unwrap();
+    ccx.push(Gate::Ccx, &[0, 4, 2]).unwrap();
+    let mut s = MpsState::new(5, MpsConfig::default().with_update(UpdateScheme::Tebd)).unwrap();
+    let mut done = 0;
+    s.run_with_progress(&ccx, &[], &[], &mut |k| done += k)
+        .unwrap();
+    assert_eq!(done, 2);
+}
