@@ -27,10 +27,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+# qfl: the centred update (orthogonality centre moved to every gate), <Z_i> of the state held.
+# qfl-tebd: `--update tebd --readout local`: TEBD in Hastings form, the gates of a layer in
+# parallel, <Z_i> read locally the way Qiskit Aer reads them.
 # qfl-1t: qfl on one thread (`--threads 1`), for the cost or gain of its second thread; it is
 # not a peer and not in the default list.
-ALL_SIMS = ("qfl", "qfl-1t", "aer", "aer-lapack", "quimb", "prism-q")
-DEFAULT_SIMS = ("qfl", "aer", "aer-lapack", "quimb", "prism-q")
+ALL_SIMS = ("qfl", "qfl-tebd", "qfl-1t", "aer", "aer-lapack", "quimb", "prism-q")
+DEFAULT_SIMS = ("qfl", "qfl-tebd", "aer", "aer-lapack", "quimb", "prism-q")
+QFL_SIMS = ("qfl", "qfl-tebd", "qfl-1t")
 PEERS = ("aer", "aer-lapack", "quimb", "prism-q")
 SETS = {
     # set: (max bonds, repeats, timeout in s, bond of the converged reference)
@@ -134,11 +138,13 @@ def run_json(cmd, timeout, env_extra=None):
     return "failed", None, "no JSON on stdout: " + out.strip()[-200:], wall
 
 
-def qfl_cmd(a, path, chi, backend="mps", threads=None):
+def qfl_cmd(a, path, chi, backend="mps", threads=None, tebd=False):
     threads = a.threads if threads is None else threads
     cmd = [a.qfl, "run", path, "--backend", backend, "--format", "json", "--quiet", "--threads", str(threads)]
     if backend == "mps":
         cmd += ["--max-bond", str(chi), "--cutoff", repr(a.cutoff)]
+    if tebd:
+        cmd += ["--update", "tebd", "--readout", "local"]
     return cmd
 
 
@@ -175,6 +181,8 @@ def sim_cmd(a, sim, path, chi):
         return qfl_cmd(a, path, chi)
     if sim == "qfl-1t":
         return qfl_cmd(a, path, chi, threads=1)
+    if sim == "qfl-tebd":
+        return qfl_cmd(a, path, chi, tebd=True)
     if sim in ("aer", "aer-lapack"):
         cmd = [a.python, os.path.join(HERE, "runners", "aer_runner.py"), path, "--max-bond", str(chi),
                "--cutoff", repr(a.cutoff), "--threads", str(a.threads)]
@@ -436,7 +444,7 @@ def run_all(a):
                         timeout_by_n[key_n] = min(timeout_by_n.get(key_n, w["n"]), w["n"])
                         timeout_by_chi[key_chi] = min(timeout_by_chi.get(key_chi, chi), chi)
                     break
-                if sim in ("qfl", "qfl-1t"):
+                if sim in QFL_SIMS:
                     j = qfl_record(j, qfl_ver, sim)
                 rec["times"].append(j["seconds"])
                 zs.append(j["z"])
@@ -512,6 +520,7 @@ def report(out):
         data = json.load(f)
     info, runs = data["info"], data["runs"]
     sims = [s for s in ALL_SIMS if s in info["sims"]]
+    speed_sims = [s for s in ("qfl", "qfl-tebd") if s in sims]
     by = {(r["workload"], r["chi"], r["sim"]): r for r in runs}
     rows = []
     for r in runs:
@@ -533,13 +542,13 @@ def report(out):
         "",
         "Each cell: min / median seconds of simulation + all <Z_i> (start-up, imports and parsing "
         "excluded), then in brackets the largest |<Z_i> - reference| over the qubits. "
-        "Speed-up: fastest peer's min over qfl's min (> 1 means qfl is faster); peers without a "
+        "Speed-up: fastest peer's min over that qfl variant's min (> 1 means qfl is faster); peers without a "
         "time (failed, timed out, skipped) are left out, and it is '–' when none has one. "
         "Reference kinds are listed under the table; † marks an error against a reference that is "
         "itself truncated (not converged): indicative only.",
         "",
-        "| workload | n | gates | max bond | " + " | ".join(sims) + " | qfl speed-up |",
-        "|---|---|---|---|" + "---|" * len(sims) + "---|",
+        "| workload | n | gates | max bond | " + " | ".join(sims) + "".join(f" | {q} speed-up" for q in speed_sims) + " |",
+        "|---|---|---|---|" + "---|" * (len(sims) + len(speed_sims)),
     ]
     notes = []
     for wl, chi in rows:
@@ -550,10 +559,12 @@ def report(out):
             cells.append(cell(r))
             if r and r["status"] not in ("ok", "partial"):
                 notes.append(f"{s}, {wl}, max bond {chi}: {r['status']}: {r['message']}")
-        q = by.get((wl, chi, "qfl"))
         peers = [by[(wl, chi, s)]["min"] for s in sims if s in PEERS and (wl, chi, s) in by and by[(wl, chi, s)]["min"] is not None]
-        speed = f"{min(peers) / q['min']:.2f}x" if q and q["min"] and peers else "–"
-        lines.append(f"| {wl} | {any_r['n']} | {any_r['gates']} | {chi} | " + " | ".join(cells) + f" | {speed} |")
+        speeds = []
+        for qs in speed_sims:
+            q = by.get((wl, chi, qs))
+            speeds.append(f"{min(peers) / q['min']:.2f}x" if q and q["min"] and peers else "–")
+        lines.append(f"| {wl} | {any_r['n']} | {any_r['gates']} | {chi} | " + " | ".join(cells + speeds) + " |")
     lines += ["", "References:", ""]
     for wl, ref in data["references"].items():
         extra = ""

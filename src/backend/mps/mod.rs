@@ -760,7 +760,7 @@ impl super::StateBackend for MpsState {
         self.run_with_progress(circuit, theta, x, &mut |_| {})
     }
 
-    /// As [`run`](Self::run), by the state's [`UpdateScheme`].
+    /// As [`run`](crate::StateBackend::run), by the state's [`UpdateScheme`].
     fn run_with_progress(
         &mut self,
         circuit: &crate::Circuit,

@@ -45,7 +45,7 @@ pub enum UpdateScheme {
     Centre,
     /// Time-evolving block decimation in Hastings' form (see the module docs of
     /// `backend::mps::tebd`): no centre moves, the gates of a layer of disjoint pairs in
-    /// parallel, and a local read-out like Qiskit Aer's. Used by [`MpsState::run`]; single
+    /// parallel, and a local read-out like Qiskit Aer's. Used by [`StateBackend::run`](crate::StateBackend::run); single
     /// gates applied with `apply_matrix` still use the centred update.
     Tebd,
 }
