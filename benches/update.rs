@@ -8,6 +8,11 @@
 //! [`SplitMethod`], the truncation back to `chi` and the new site tensors. The states of the
 //! two methods differ only by rounding, so both split the same cut up to round-off.
 //!
+//! The group `zgemm` times a dense complex matrix product of the cut's size (`512 x 512` times
+//! `512 x 512`, `8 * 512^3` real flops) by faer on one and two threads: the rate the machine
+//! reaches on the kernel every update is built from, against which the update's own flop
+//! rate is read (`docs/performance.md`).
+//!
 //! Run: `cargo bench --bench update`.
 
 use std::time::Duration;
@@ -80,5 +85,39 @@ fn bench_update(crit: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_update);
+fn bench_zgemm(crit: &mut Criterion) {
+    let mut group = crit.benchmark_group("zgemm");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let n = 512;
+    let entry = |i: usize, j: usize| {
+        let k = (i * 7919 + j * 104_729) % 1000;
+        num_complex::Complex64::new(
+            k as f64 / 1000.0 - 0.5,
+            ((k * 31) % 1000) as f64 / 1000.0 - 0.5,
+        )
+    };
+    let a = faer::Mat::from_fn(n, n, entry);
+    let b = faer::Mat::from_fn(n, n, |i, j| entry(j, i));
+    for (par, name) in [(faer::Par::Seq, "1t"), (faer::Par::rayon(2), "2t")] {
+        let mut c = faer::Mat::<num_complex::Complex64>::zeros(n, n);
+        group.bench_function(BenchmarkId::new(name, n), |bench| {
+            bench.iter(|| {
+                faer::linalg::matmul::matmul(
+                    c.as_mut(),
+                    faer::Accum::Replace,
+                    a.as_ref(),
+                    b.as_ref(),
+                    num_complex::Complex64::new(1.0, 0.0),
+                    par,
+                );
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_update, bench_zgemm);
 criterion_main!(benches);
