@@ -92,8 +92,8 @@ pub mod shadows;
 pub mod train;
 
 pub use backend::{
-    AdjointBackend, AdjointPair, DenseState, MpsConfig, MpsState, Parallelism, SplitMethod,
-    StateBackend, Truncation, TruncationEvent, TruncationReport, UpdateScheme,
+    AdjointBackend, AdjointPair, DenseState, MpsConfig, MpsState, Parallelism, Routing,
+    SplitMethod, StateBackend, Truncation, TruncationEvent, TruncationReport, UpdateScheme,
 };
 pub use bits::BitString;
 pub use circuit::{

@@ -28,6 +28,8 @@ mod metrics;
 mod qasm;
 #[path = "suite/qfl_layer.rs"]
 mod qfl_layer;
+#[path = "suite/routing.rs"]
+mod routing;
 #[path = "suite/sampling.rs"]
 mod sampling;
 #[path = "suite/shadows.rs"]

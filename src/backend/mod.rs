@@ -9,7 +9,8 @@ pub mod mps;
 
 pub use dense::DenseState;
 pub use mps::{
-    MpsConfig, MpsState, SplitMethod, Truncation, TruncationEvent, TruncationReport, UpdateScheme,
+    MpsConfig, MpsState, Routing, SplitMethod, Truncation, TruncationEvent, TruncationReport,
+    UpdateScheme,
 };
 
 use num_complex::Complex64 as C64;

@@ -518,6 +518,40 @@ fn svd_choice_is_reported_and_agrees() {
 }
 
 #[test]
+fn routings_agree_when_exact() {
+    let path = file("adder_n10.qasm");
+    let mut results = Vec::new();
+    for update in ["centre", "tebd"] {
+        for routing in ["lookahead", "swap-back"] {
+            let o = qfl(&[
+                "run",
+                &path,
+                "--backend",
+                "mps",
+                "--update",
+                update,
+                "--routing",
+                routing,
+                "--format",
+                "json",
+            ]);
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            let v = json(&o);
+            assert_eq!(v["mps"]["routing"], routing);
+            results.push(v["z"].as_array().unwrap().clone());
+        }
+    }
+    for z in &results[1..] {
+        for (a, b) in z.iter().zip(&results[0]) {
+            assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-10);
+        }
+    }
+    let o = qfl(&["run", &path, "--routing", "sideways"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("sideways"), "{}", stderr(&o));
+}
+
+#[test]
 fn tebd_update_and_local_readout_agree_when_exact() {
     let path = file("adder_n10.qasm");
     let base = json(&qfl(&[

@@ -31,9 +31,11 @@
 
 mod adjoint;
 mod readout;
+mod routing;
 mod tebd;
 mod truncation;
 
+pub use routing::Routing;
 pub use tebd::UpdateScheme;
 
 pub use adjoint::MpsAdjointPair;
@@ -48,6 +50,7 @@ use crate::circuit::GateMatrix;
 use crate::error::{Error, Result};
 pub use crate::linalg::SplitMethod;
 use crate::linalg::{self, SvdBackend};
+use routing::{Plan, Route, Step};
 use truncation::TruncationLog;
 
 const ZERO: C64 = C64::new(0.0, 0.0);
@@ -66,11 +69,12 @@ pub struct MpsConfig {
     svd: SvdBackend,
     norm_tolerance: f64,
     update: UpdateScheme,
+    routing: Routing,
 }
 
 impl Default for MpsConfig {
     /// [`Truncation::default`], [`SplitMethod::Gram`], one thread, [`SvdBackend::Faer`],
-    /// norm tolerance `1e-8`, [`UpdateScheme::Centre`].
+    /// norm tolerance `1e-8`, [`UpdateScheme::Centre`], [`Routing::Lookahead`].
     fn default() -> Self {
         MpsConfig {
             truncation: Truncation::default(),
@@ -79,6 +83,7 @@ impl Default for MpsConfig {
             svd: SvdBackend::Faer,
             norm_tolerance: 1e-8,
             update: UpdateScheme::Centre,
+            routing: Routing::Lookahead,
         }
     }
 }
@@ -110,6 +115,19 @@ impl MpsConfig {
     /// How circuits are run.
     pub fn update(&self) -> UpdateScheme {
         self.update
+    }
+
+    /// Sets how [`MpsState::run`](crate::StateBackend::run) routes gates on qubits that are
+    /// not neighbours on the chain. Gates applied one at a time with
+    /// [`apply_matrix`](crate::StateBackend::apply_matrix) always swap back.
+    pub fn with_routing(mut self, routing: Routing) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// How runs route far gates.
+    pub fn routing(&self) -> Routing {
+        self.routing
     }
 
     /// Sets the threads the linear algebra may use.
@@ -235,14 +253,6 @@ pub struct MpsState {
     /// One-qubit density matrices read locally from the Hastings form at the end of the last
     /// TEBD run; cleared by any change of the state.
     local: Option<Vec<[C64; 4]>>,
-}
-
-/// Where a gate on non-adjacent qubits is applied: the swaps that bring its qubits together,
-/// the window they end in, and which gate argument sits on each window site.
-pub(crate) struct Route {
-    pub swaps: Vec<usize>,
-    pub start: usize,
-    pub arg_at: Vec<usize>,
 }
 
 impl MpsState {
@@ -667,39 +677,14 @@ impl MpsState {
     /// The swaps that bring `qubits` (distinct, in range, at least 2) next to each other: the
     /// middle one (by position) stays, the others move towards it.
     pub(crate) fn plan_route(&self, qubits: &[usize]) -> Result<Route> {
-        let k = qubits.len();
-        let mut order: Vec<usize> = (0..k).collect();
-        order.sort_by_key(|&a| qubits[a]);
-        let mid = k / 2;
-        let anchor = qubits[order[mid]];
-        if anchor < mid || anchor + (k - 1 - mid) >= self.n_qubits {
-            // Cannot happen for distinct in-range qubits; kept as a guard.
+        if let Some(&qubit) = qubits.iter().find(|&&q| q >= self.n_qubits) {
+            // Cannot happen for checked gates; kept as a guard.
             return Err(Error::QubitOutOfRange {
-                qubit: anchor,
+                qubit,
                 n_qubits: self.n_qubits,
             });
         }
-        let start = anchor - mid;
-        let mut swaps = Vec::new();
-        for rank in (0..mid).rev() {
-            let mut pos = qubits[order[rank]];
-            while pos < start + rank {
-                swaps.push(pos);
-                pos += 1;
-            }
-        }
-        for rank in mid + 1..k {
-            let mut pos = qubits[order[rank]];
-            while pos > start + rank {
-                swaps.push(pos - 1);
-                pos -= 1;
-            }
-        }
-        Ok(Route {
-            swaps,
-            start,
-            arg_at: order,
-        })
+        Ok(routing::route(qubits, qubits.len() / 2))
     }
 
     /// Applies a gate matrix, routing non-adjacent qubits with swaps.
@@ -743,6 +728,50 @@ impl MpsState {
     }
 }
 
+impl MpsState {
+    /// Carries out a plan by centred updates. If a step fails, the qubits are sorted home
+    /// (best effort) so the state keeps qubit `i` on site `i` with the gates applied so far,
+    /// and the first error is returned.
+    fn run_plan(
+        &mut self,
+        circuit: &crate::Circuit,
+        plan: &Plan,
+        theta: &[f64],
+        x: &[f64],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        let instructions = circuit.instructions();
+        let mut layout = routing::Layout::identity(self.n_qubits);
+        for step in &plan.steps {
+            let outcome = match step {
+                Step::Swap(b) => self.swap_sites(*b).map(|()| layout.swap(*b)),
+                Step::Gate {
+                    inst,
+                    start,
+                    arg_at,
+                } => instructions[*inst]
+                    .gate()
+                    .matrix(theta, x)
+                    .and_then(|m| {
+                        if arg_at.len() == 1 {
+                            self.apply_one(&m, *start);
+                            return Ok(());
+                        }
+                        self.apply_window(&window_matrix(&m, arg_at), *start, arg_at.len())
+                    })
+                    .map(|()| progress(1)),
+            };
+            if let Err(e) = outcome {
+                for b in layout.sort_home() {
+                    let _ = self.swap_sites(b);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl super::StateBackend for MpsState {
     fn n_qubits(&self) -> usize {
         self.n_qubits
@@ -777,13 +806,13 @@ impl super::StateBackend for MpsState {
         circuit.check_binding(theta, x)?;
         match self.config.update {
             UpdateScheme::Centre => {
-                let instructions = circuit.instructions();
-                for i in circuit.sweep_order() {
-                    self.apply_instruction(&instructions[i], theta, x)?;
-                    progress(1);
-                }
+                let plan = Plan::new(circuit, &circuit.sweep_order(), self.config.routing);
+                self.run_plan(circuit, &plan, theta, x, progress)?;
             }
-            UpdateScheme::Tebd => self.run_tebd(circuit, theta, x, progress)?,
+            UpdateScheme::Tebd => {
+                let plan = Plan::new(circuit, &circuit.sweep_order(), self.config.routing);
+                self.run_tebd(circuit, &plan, theta, x, progress)?;
+            }
         }
         self.check_norm("after running the circuit")
     }

@@ -30,9 +30,9 @@ use faer::{Accum, Mat, MatRef, Par};
 use num_complex::Complex64 as C64;
 use rayon::prelude::*;
 
+use super::routing::{Layout, Plan, Step};
 use super::{MpsState, Site, apply_gate_to_theta, window_matrix};
 use crate::backend::Parallelism;
-use crate::circuit::GateMatrix;
 use crate::error::{Error, Result};
 use crate::linalg::{self, SplitMethod, SvdBackend};
 
@@ -316,9 +316,10 @@ impl MpsState {
     }
 
     /// Applies the two-site gates `batch` (`(first site, window matrix)`, disjoint pairs of
-    /// adjacent sites), in parallel when the state has threads. On an error the gates before
-    /// the failing one (in batch order) are kept.
-    fn tebd_batch(&mut self, h: &mut Hastings, batch: &[(usize, Vec<C64>)]) -> Result<()> {
+    /// adjacent sites), in parallel when the state has threads. Returns how many were applied
+    /// and the first error: on an error the gates before the failing one (in batch order) are
+    /// kept.
+    fn tebd_batch(&mut self, h: &mut Hastings, batch: &[(usize, Vec<C64>)]) -> (usize, Result<()>) {
         let parallel =
             matches!(self.config.parallelism, Parallelism::Rayon(t) if t > 1) && batch.len() > 1;
         let cuts: Vec<Result<Cut>> = if parallel {
@@ -343,118 +344,146 @@ impl MpsState {
                 })
                 .collect()
         };
-        for ((i, _), cut) in batch.iter().zip(cuts) {
-            let cut = cut?;
+        for (done, ((i, _), cut)) in batch.iter().zip(cuts).enumerate() {
+            let cut = match cut {
+                Ok(cut) => cut,
+                Err(e) => return (done, Err(e)),
+            };
             h.b[*i] = cut.left;
             h.b[*i + 1] = cut.right;
             h.lambda[*i] = cut.lambda;
             self.log.next_update();
             self.log.record(*i, cut.eps, cut.kept);
         }
-        Ok(())
+        (batch.len(), Ok(()))
     }
 
-    /// A gate on any qubits in Hastings form: one-qubit gates in place, two-qubit gates on
-    /// adjacent sites as one update, others routed by swaps there and back.
-    fn tebd_gate(&mut self, h: &mut Hastings, m: &GateMatrix, qubits: &[usize]) -> Result<()> {
-        if qubits.len() == 1 {
-            super::apply_one_to_site(&mut h.b[qubits[0]], m);
-            return Ok(());
-        }
-        let route = self.plan_route(qubits)?;
-        if route.arg_at.len() != 2 {
-            // Three or more qubits: the centred update on the canonical form, then back.
-            let taken = Hastings {
-                b: std::mem::take(&mut h.b),
-                lambda: std::mem::take(&mut h.lambda),
-            };
-            self.restore_canonical(taken)?;
-            let outcome = self.apply_routed(m, qubits);
-            *h = self.enter_hastings()?;
-            return outcome;
-        }
-        let swap = swap_matrix();
-        for &b in &route.swaps {
-            self.tebd_batch(h, &[(b, swap.clone())])?;
-        }
-        self.tebd_batch(h, &[(route.start, window_matrix(m, &route.arg_at))])?;
-        for &b in route.swaps.iter().rev() {
-            self.tebd_batch(h, &[(b, swap.clone())])?;
-        }
-        Ok(())
+    /// A gate of three or more qubits on the window of sites `start ..`: the centred update
+    /// on the canonical form, then back to Hastings' form.
+    fn tebd_window_fallback(
+        &mut self,
+        h: &mut Hastings,
+        gm: &[C64],
+        start: usize,
+        k: usize,
+    ) -> Result<()> {
+        let taken = Hastings {
+            b: std::mem::take(&mut h.b),
+            lambda: std::mem::take(&mut h.lambda),
+        };
+        self.restore_canonical(taken)?;
+        let outcome = self.apply_window(gm, start, k);
+        *h = self.enter_hastings()?;
+        outcome
     }
 
-    /// Runs `circuit` by TEBD (see [`UpdateScheme::Tebd`]); `progress` is told how many
-    /// instructions each step completed.
+    /// Runs a plan of `circuit` by TEBD (see [`UpdateScheme::Tebd`]); `progress` is told how
+    /// many instructions each step completed.
     pub(crate) fn run_tebd(
         &mut self,
         circuit: &crate::Circuit,
+        plan: &Plan,
         theta: &[f64],
         x: &[f64],
         progress: &mut dyn FnMut(usize),
     ) -> Result<()> {
         let mut h = self.enter_hastings()?;
-        match self.tebd_instructions(&mut h, circuit, theta, x, progress) {
+        let mut layout = Layout::identity(self.n_qubits);
+        match self.tebd_steps(&mut h, &mut layout, circuit, plan, theta, x, progress) {
             Ok(()) => self.leave_hastings(h),
             Err(e) => {
-                // Keep the gates applied so far, in canonical form; report the first error.
-                let _ = self.restore_canonical(h);
+                // Keep the gates applied so far, in canonical form with every qubit home;
+                // report the first error.
+                if self.restore_canonical(h).is_ok() {
+                    for b in layout.sort_home() {
+                        let _ = self.swap_sites(b);
+                    }
+                }
                 Err(e)
             }
         }
     }
 
-    fn tebd_instructions(
+    /// The steps of a plan in Hastings' form: two-site updates on disjoint pairs (gates and
+    /// swaps) are gathered into batches run in parallel, in plan order otherwise.
+    #[allow(clippy::too_many_arguments)]
+    fn tebd_steps(
         &mut self,
         h: &mut Hastings,
+        layout: &mut Layout,
         circuit: &crate::Circuit,
+        plan: &Plan,
         theta: &[f64],
         x: &[f64],
         progress: &mut dyn FnMut(usize),
     ) -> Result<()> {
         let instructions = circuit.instructions();
         let n = self.n_qubits;
-        // busy[site]: a pending gate of the batch acts on it.
+        // busy[site]: a pending update of the batch acts on it.
         let mut busy = vec![false; n];
+        // (left site, gate in window order), and whether each is a routing swap.
         let mut batch: Vec<(usize, Vec<C64>)> = Vec::new();
-        let flush = |state: &mut MpsState,
-                     h: &mut Hastings,
-                     batch: &mut Vec<(usize, Vec<C64>)>,
-                     busy: &mut Vec<bool>,
-                     progress: &mut dyn FnMut(usize)|
-         -> Result<()> {
-            if batch.is_empty() {
-                return Ok(());
+        let mut is_swap: Vec<bool> = Vec::new();
+        let swap = swap_matrix();
+        macro_rules! flush {
+            () => {
+                if !batch.is_empty() {
+                    let (done, outcome) = self.tebd_batch(h, &batch);
+                    for (&(b, _), _) in batch[..done].iter().zip(&is_swap).filter(|(_, s)| **s) {
+                        layout.swap(b);
+                    }
+                    outcome?;
+                    progress(is_swap.iter().filter(|s| !**s).count());
+                    for (i, _) in batch.drain(..) {
+                        busy[i] = false;
+                        busy[i + 1] = false;
+                    }
+                    is_swap.clear();
+                }
+            };
+        }
+        for step in &plan.steps {
+            let (start, k) = match step {
+                Step::Swap(b) => (*b, 2),
+                Step::Gate { start, arg_at, .. } => (*start, arg_at.len()),
+            };
+            if busy[start..start + k].iter().any(|&b| b) || k > 2 {
+                flush!();
             }
-            state.tebd_batch(h, batch)?;
-            progress(batch.len());
-            for (i, _) in batch.drain(..) {
-                busy[i] = false;
-                busy[i + 1] = false;
-            }
-            Ok(())
-        };
-        for idx in circuit.sweep_order() {
-            let inst = &instructions[idx];
-            let m = inst.gate().matrix(theta, x)?;
-            let q = inst.qubits();
-            let adjacent_pair = q.len() == 2 && q[0].abs_diff(q[1]) == 1;
-            let overlaps = q.iter().any(|&s| busy[s]);
-            if overlaps || !(adjacent_pair || q.len() == 1) {
-                flush(self, h, &mut batch, &mut busy, progress)?;
-            }
-            if adjacent_pair {
-                let lo = q[0].min(q[1]);
-                let arg_at = if q[0] < q[1] { [0, 1] } else { [1, 0] };
-                batch.push((lo, window_matrix(&m, &arg_at)));
-                busy[lo] = true;
-                busy[lo + 1] = true;
-            } else {
-                self.tebd_gate(h, &m, q)?;
-                progress(1);
+            match step {
+                Step::Swap(b) => {
+                    batch.push((*b, swap.clone()));
+                    is_swap.push(true);
+                    busy[*b] = true;
+                    busy[*b + 1] = true;
+                }
+                Step::Gate {
+                    inst,
+                    start,
+                    arg_at,
+                } => {
+                    let m = instructions[*inst].gate().matrix(theta, x)?;
+                    match arg_at.len() {
+                        1 => {
+                            super::apply_one_to_site(&mut h.b[*start], &m);
+                            progress(1);
+                        }
+                        2 => {
+                            batch.push((*start, window_matrix(&m, arg_at)));
+                            is_swap.push(false);
+                            busy[*start] = true;
+                            busy[*start + 1] = true;
+                        }
+                        k => {
+                            self.tebd_window_fallback(h, &window_matrix(&m, arg_at), *start, k)?;
+                            progress(1);
+                        }
+                    }
+                }
             }
         }
-        flush(self, h, &mut batch, &mut busy, progress)
+        flush!();
+        Ok(())
     }
 
     /// `<Z_i>` of every qubit read locally from the Hastings form of the last TEBD run, as

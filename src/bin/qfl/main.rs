@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use qfl::run::{Counts, for_each_trajectory, sample_counts};
 use qfl::{
-    DenseState, Error, MpsConfig, MpsState, Observable, Parallelism, PauliString, Program,
+    DenseState, Error, MpsConfig, MpsState, Observable, Parallelism, PauliString, Program, Routing,
     SplitMethod, StateBackend, SvdBackend, Truncation, UpdateScheme,
 };
 
@@ -126,6 +126,25 @@ impl From<UpdateChoice> for UpdateScheme {
     }
 }
 
+/// How an MPS run routes gates on qubits that are not neighbours (`qfl::Routing`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RoutingChoice {
+    /// Leave gathered qubits where they are when the gates ahead do not need them back
+    /// (default).
+    Lookahead,
+    /// Swap the qubits back after every gate.
+    SwapBack,
+}
+
+impl From<RoutingChoice> for Routing {
+    fn from(c: RoutingChoice) -> Self {
+        match c {
+            RoutingChoice::Lookahead => Routing::Lookahead,
+            RoutingChoice::SwapBack => Routing::SwapBack,
+        }
+    }
+}
+
 /// How `<Z_i>` are read from an MPS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum ReadoutChoice {
@@ -167,6 +186,11 @@ struct RunArgs {
     /// gate) or tebd (Hastings' form, the gates of a layer in parallel with --threads).
     #[arg(long, value_enum, default_value_t = UpdateChoice::Centre)]
     update: UpdateChoice,
+    /// How an MPS run routes gates on far-apart qubits: lookahead (leave gathered qubits
+    /// where they are unless the next gates need them back; sorted home at the end) or
+    /// swap-back (after every gate).
+    #[arg(long, value_enum, default_value_t = RoutingChoice::Lookahead)]
+    routing: RoutingChoice,
     /// How <Z_i> are read from an MPS: exact (in the state held) or local (Qiskit Aer's
     /// estimate from the TEBD form; needs --update tebd and no mid-circuit measurement).
     #[arg(long, value_enum, default_value_t = ReadoutChoice::Exact)]
@@ -362,6 +386,7 @@ struct MpsSummary {
     split: &'static str,
     svd: &'static str,
     update: &'static str,
+    routing: &'static str,
     readout: &'static str,
     peak_bond: usize,
     fidelity_estimate: f64,
@@ -568,7 +593,8 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
                 .with_split(args.split.into())
                 .with_svd(svd)
                 .with_parallelism(parallelism)
-                .with_update(args.update.into());
+                .with_update(args.update.into())
+                .with_routing(args.routing.into());
             let z_of: fn(&MpsState) -> qfl::Result<Vec<f64>> = match args.readout {
                 ReadoutChoice::Exact => StateBackend::z_expectations,
                 ReadoutChoice::Local => MpsState::local_z_expectations,
@@ -621,6 +647,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
             },
             svd: svd.name(),
             update: UpdateScheme::from(args.update).name(),
+            routing: Routing::from(args.routing).name(),
             readout: match args.readout {
                 ReadoutChoice::Exact => "exact",
                 ReadoutChoice::Local => "local",
@@ -679,12 +706,14 @@ fn render_run_text(r: &RunReport, program: &Program) -> String {
     match &r.mps {
         Some(m) => outln!(
             out,
-            "backend: mps (max bond {}, cutoff {:e}, split {}, svd {}, update {}, read-out {})",
+            "backend: mps (max bond {}, cutoff {:e}, split {}, svd {}, update {}, routing {}, \
+             read-out {})",
             m.max_bond,
             m.cutoff,
             m.split,
             m.svd,
             m.update,
+            m.routing,
             m.readout
         ),
         None => outln!(out, "backend: dense"),

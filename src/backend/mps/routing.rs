@@ -1,0 +1,437 @@
+//! Routing of gates on far-apart qubits along the chain, with a layout that may stay permuted
+//! for the length of a run.
+//!
+//! A gate on qubits that are not neighbours on the chain needs swaps (each a two-site update)
+//! to bring them together. Swapping them back after the gate doubles the cost of every far
+//! gate; leaving them where they are is free now but may make later gates far. A [`Plan`] is
+//! made from the circuit alone (not the state) before a run: it keeps a layout (which qubit
+//! is on which site) and, at every far gate, weighs these candidates by the swaps they need
+//! now plus the swaps the next `2n` multi-qubit gates would need in the layout each leaves
+//! (and, when that window reaches the end of the circuit, the swaps that bring every qubit
+//! home):
+//!
+//! - each way of gathering the gate's qubits (which of them stays put), leaving them there;
+//! - gathering them and swapping them back afterwards (the layout is unchanged).
+//!
+//! Ties go to swapping back. On circuits of nearest-neighbour layers with a few long-range
+//! gates (a brick with one long-range CX per layer) the look-ahead sees that a moved qubit
+//! would break the next layer and swaps back; on random far-apart pairs it leaves qubits
+//! where they are, which roughly halves the swaps. The plan ends with the swaps that sort
+//! the layout back to qubit `i` on site `i` (odd-even transposition, exactly one swap per
+//! inversion), so every read-out after a run sees the usual order.
+
+use crate::circuit::Circuit;
+
+/// How a run routes gates on qubits that are not neighbours on the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Routing {
+    /// Weigh leaving gathered qubits where they are against swapping them back, by the swaps
+    /// the next `2n` multi-qubit gates would need (see the module docs of
+    /// `backend::mps::routing`); qubits are sorted home at the end of the run.
+    #[default]
+    Lookahead,
+    /// Swap the qubits back after every gate, so qubit `i` is on site `i` between gates.
+    SwapBack,
+}
+
+impl Routing {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Routing::Lookahead => "lookahead",
+            Routing::SwapBack => "swap-back",
+        }
+    }
+}
+
+/// Where a gate is applied: the swaps that bring its qubits together, the window they end
+/// in, and which gate argument sits on each window site.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Route {
+    pub swaps: Vec<usize>,
+    pub start: usize,
+    pub arg_at: Vec<usize>,
+}
+
+/// The swaps that gather the qubits on `sites` (distinct) into a window: the qubit of rank
+/// `anchor` (by site) stays, the others move towards it.
+pub(crate) fn route(sites: &[usize], anchor: usize) -> Route {
+    let k = sites.len();
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by_key(|&a| sites[a]);
+    // The rank-r smallest of distinct sites is at least r, so start >= 0, and the largest is
+    // at most n - 1, so the window fits.
+    let start = sites[order[anchor]] - anchor;
+    let mut swaps = Vec::new();
+    for rank in (0..anchor).rev() {
+        let mut pos = sites[order[rank]];
+        while pos < start + rank {
+            swaps.push(pos);
+            pos += 1;
+        }
+    }
+    for rank in anchor + 1..k {
+        let mut pos = sites[order[rank]];
+        while pos > start + rank {
+            swaps.push(pos - 1);
+            pos -= 1;
+        }
+    }
+    Route {
+        swaps,
+        start,
+        arg_at: order,
+    }
+}
+
+/// Which qubit is on which site.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    site_of: Vec<usize>,
+    qubit_at: Vec<usize>,
+}
+
+impl Layout {
+    /// Qubit `i` on site `i`.
+    pub fn identity(n: usize) -> Self {
+        Layout {
+            site_of: (0..n).collect(),
+            qubit_at: (0..n).collect(),
+        }
+    }
+
+    /// The site of `qubit`.
+    pub fn site(&self, qubit: usize) -> usize {
+        self.site_of[qubit]
+    }
+
+    /// Exchanges the qubits on sites `b` and `b + 1`.
+    pub fn swap(&mut self, b: usize) {
+        self.qubit_at.swap(b, b + 1);
+        self.site_of[self.qubit_at[b]] = b;
+        self.site_of[self.qubit_at[b + 1]] = b + 1;
+    }
+
+    /// Swaps needed to gather `qubits` into a window.
+    fn gather_cost(&self, qubits: &[usize]) -> usize {
+        let (lo, hi) = qubits
+            .iter()
+            .map(|&q| self.site_of[q])
+            .fold((usize::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
+        // Sites between lo and hi not holding one of the gate's qubits each need a swap
+        // past (at least) one of them.
+        (hi - lo + 1) - qubits.len()
+    }
+
+    /// Inversions of the layout: the adjacent swaps that sort it home.
+    fn inversions(&self) -> usize {
+        // Fenwick tree over qubit labels, scanning sites right to left.
+        let n = self.qubit_at.len();
+        let mut tree = vec![0usize; n + 1];
+        let mut count = 0;
+        for &q in self.qubit_at.iter().rev() {
+            let mut i = q;
+            while i > 0 {
+                count += tree[i];
+                i &= i - 1;
+            }
+            let mut i = q + 1;
+            while i <= n {
+                tree[i] += 1;
+                i += i & i.wrapping_neg();
+            }
+        }
+        count
+    }
+
+    /// Odd-even transposition rounds that sort the layout home, one swap per inversion,
+    /// alternating direction so a centre walking with the swaps travels little. Leaves the
+    /// layout at the identity.
+    pub fn sort_home(&mut self) -> Vec<usize> {
+        let n = self.qubit_at.len();
+        let mut swaps = Vec::new();
+        let mut round = 0usize;
+        while !self.is_identity() {
+            let mut pairs: Vec<usize> = (round % 2..n - 1).step_by(2).collect();
+            if round % 2 == 1 {
+                pairs.reverse();
+            }
+            for b in pairs {
+                if self.qubit_at[b] > self.qubit_at[b + 1] {
+                    self.swap(b);
+                    swaps.push(b);
+                }
+            }
+            round += 1;
+        }
+        swaps
+    }
+
+    fn is_identity(&self) -> bool {
+        self.qubit_at.iter().enumerate().all(|(s, &q)| s == q)
+    }
+}
+
+/// One step of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Exchange the qubits on sites `b` and `b + 1`.
+    Swap(usize),
+    /// Instruction `inst` of the circuit on the window of sites `start ..`; `arg_at[j]` is the
+    /// gate argument on window offset `j` (`[0]` for a one-qubit gate).
+    Gate {
+        inst: usize,
+        start: usize,
+        arg_at: Vec<usize>,
+    },
+}
+
+/// The steps of a run: the circuit's instructions in the given order with the swaps that
+/// route them, then the swaps that bring every qubit home.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// Plans `order` (instruction indices of `circuit`) under `routing`.
+    pub fn new(circuit: &Circuit, order: &[usize], routing: Routing) -> Self {
+        let n = circuit.n_qubits();
+        let instructions = circuit.instructions();
+        // The multi-qubit gates in run order, for the look-ahead.
+        let multi: Vec<&[usize]> = order
+            .iter()
+            .map(|&i| instructions[i].qubits())
+            .filter(|q| q.len() > 1)
+            .collect();
+        let window = (2 * n).max(16);
+        let mut layout = Layout::identity(n);
+        let mut steps = Vec::with_capacity(order.len());
+        let mut next_multi = 0;
+        for &i in order {
+            let qubits = instructions[i].qubits();
+            let sites: Vec<usize> = qubits.iter().map(|&q| layout.site(q)).collect();
+            let k = qubits.len();
+            if k == 1 {
+                steps.push(Step::Gate {
+                    inst: i,
+                    start: sites[0],
+                    arg_at: vec![0],
+                });
+                continue;
+            }
+            next_multi += 1;
+            let (route, back) = if layout.gather_cost(qubits) == 0 {
+                (self::route(&sites, 0), false)
+            } else {
+                match routing {
+                    Routing::SwapBack => (self::route(&sites, k / 2), true),
+                    Routing::Lookahead => choose(&layout, &sites, &multi[next_multi..], window),
+                }
+            };
+            for &b in &route.swaps {
+                layout.swap(b);
+                steps.push(Step::Swap(b));
+            }
+            steps.push(Step::Gate {
+                inst: i,
+                start: route.start,
+                arg_at: route.arg_at,
+            });
+            if back {
+                for &b in route.swaps.iter().rev() {
+                    layout.swap(b);
+                    steps.push(Step::Swap(b));
+                }
+            }
+        }
+        steps.extend(layout.sort_home().into_iter().map(Step::Swap));
+        Plan { steps }
+    }
+
+    /// Number of swaps in the plan.
+    #[cfg(test)]
+    pub fn swaps(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s, Step::Swap(_)))
+            .count()
+    }
+}
+
+/// The cheapest way to route a far gate on `sites` given the gates that follow: returns the
+/// route and whether to swap back after the gate.
+fn choose(layout: &Layout, sites: &[usize], ahead: &[&[usize]], window: usize) -> (Route, bool) {
+    let ahead_end = ahead.len() <= window;
+    let ahead = &ahead[..ahead.len().min(window)];
+    let future = |l: &Layout| -> usize {
+        let gates: usize = ahead.iter().map(|q| l.gather_cost(q)).sum();
+        gates + if ahead_end { l.inversions() } else { 0 }
+    };
+    let k = sites.len();
+    let home = future(layout);
+    // Swapping back: the cheapest gathering, twice (the middle anchor first, as
+    // `Routing::SwapBack` routes, on ties).
+    let anchors = || std::iter::once(k / 2).chain((0..k).filter(move |&a| a != k / 2));
+    let back = anchors()
+        .map(|a| route(sites, a))
+        .min_by_key(|r| r.swaps.len())
+        .expect("k >= 2 anchors");
+    let mut best_cost = 2 * back.swaps.len() + home;
+    let mut best = (back, true);
+    for a in anchors() {
+        let r = route(sites, a);
+        let mut moved = layout.clone();
+        for &b in &r.swaps {
+            moved.swap(b);
+        }
+        let cost = r.swaps.len() + future(&moved);
+        if cost < best_cost {
+            best_cost = cost;
+            best = (r, false);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(layout: &mut Layout, swaps: &[usize]) {
+        for &b in swaps {
+            layout.swap(b);
+        }
+    }
+
+    #[test]
+    fn route_gathers_around_the_anchor() {
+        let sites = [7, 1, 4];
+        for (anchor, swaps) in [(0, 6), (1, 4), (2, 6)] {
+            let r = route(&sites, anchor);
+            let mut l = Layout::identity(10);
+            apply(&mut l, &r.swaps);
+            for (j, &arg) in r.arg_at.iter().enumerate() {
+                assert_eq!(l.site(sites[arg]), r.start + j, "anchor {anchor}");
+            }
+            assert_eq!(r.swaps.len(), swaps, "anchor {anchor}");
+        }
+        // The middle anchor needs the fewest: the sites between not holding a gate qubit.
+        assert_eq!(Layout::identity(10).gather_cost(&sites), 4);
+    }
+
+    /// Replays a plan on a layout: every gate's qubits sit on its window in argument order,
+    /// every instruction appears once in order, and the plan ends with every qubit home.
+    fn check_plan(circuit: &Circuit, order: &[usize], plan: &Plan) {
+        let mut layout = Layout::identity(circuit.n_qubits());
+        let mut seen = Vec::new();
+        for step in &plan.steps {
+            match step {
+                Step::Swap(b) => layout.swap(*b),
+                Step::Gate {
+                    inst,
+                    start,
+                    arg_at,
+                } => {
+                    let qubits = circuit.instructions()[*inst].qubits();
+                    for (j, &arg) in arg_at.iter().enumerate() {
+                        assert_eq!(layout.site(qubits[arg]), start + j);
+                    }
+                    seen.push(*inst);
+                }
+            }
+        }
+        assert_eq!(seen, order);
+        assert!(layout.is_identity());
+    }
+
+    /// `gates` CX on pairs at distance >= n / 4, with one-qubit gates between, from a seed.
+    fn far_pairs(n: usize, gates: usize, mut seed: u64) -> Circuit {
+        let mut next = move |m: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) % m as u64) as usize
+        };
+        let mut c = Circuit::new(n).unwrap();
+        for _ in 0..gates {
+            let a = next(n);
+            let b = loop {
+                let b = next(n);
+                if b.abs_diff(a) >= (n / 4).max(1) {
+                    break b;
+                }
+            };
+            c.cx(a, b).unwrap();
+            c.h(next(n)).unwrap();
+            if next(4) == 0 {
+                let mut t: Vec<usize> = (0..n).collect();
+                let q0 = t.remove(next(t.len()));
+                let q1 = t.remove(next(t.len()));
+                let q2 = t.remove(next(t.len()));
+                c.ccx(q0, q1, q2).unwrap();
+            }
+        }
+        c
+    }
+
+    /// A CX brick with one long-range CX per layer.
+    fn long_range_brick(n: usize, layers: usize) -> Circuit {
+        let mut c = Circuit::new(n).unwrap();
+        for layer in 0..layers {
+            for start in [0, 1] {
+                for q in (start..n - 1).step_by(2) {
+                    c.cx(q, q + 1).unwrap();
+                }
+            }
+            c.cx((7 * layer) % (n / 4), n - 1 - (3 * layer) % (n / 4))
+                .unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn plans_route_every_gate_and_end_home() {
+        for seed in 0..20 {
+            let c = far_pairs(3 + seed as usize, 40, seed);
+            for routing in [Routing::Lookahead, Routing::SwapBack] {
+                let order = c.sweep_order();
+                check_plan(&c, &order, &Plan::new(&c, &order, routing));
+            }
+        }
+        let c = long_range_brick(30, 6);
+        let order: Vec<usize> = (0..c.len()).collect();
+        check_plan(&c, &order, &Plan::new(&c, &order, Routing::Lookahead));
+    }
+
+    #[test]
+    fn lookahead_leaves_random_pairs_and_returns_brick_qubits() {
+        let c = far_pairs(20, 400, 7);
+        let order = c.sweep_order();
+        let lazy = Plan::new(&c, &order, Routing::Lookahead).swaps();
+        let back = Plan::new(&c, &order, Routing::SwapBack).swaps();
+        assert!(
+            2 * lazy < back,
+            "random pairs: {lazy} swaps vs {back} swapping back"
+        );
+        let c = long_range_brick(50, 10);
+        let order = c.sweep_order();
+        let lazy = Plan::new(&c, &order, Routing::Lookahead).swaps();
+        let back = Plan::new(&c, &order, Routing::SwapBack).swaps();
+        assert!(
+            lazy <= back,
+            "long-range brick: {lazy} swaps vs {back} swapping back"
+        );
+    }
+
+    #[test]
+    fn inversions_count_the_swaps_home() {
+        let mut l = Layout::identity(9);
+        apply(&mut l, &[0, 1, 2, 3, 6, 5, 4, 0, 7, 1]);
+        let inv = l.inversions();
+        let swaps = l.sort_home();
+        assert_eq!(swaps.len(), inv);
+        assert!(l.is_identity());
+        assert_eq!(Layout::identity(5).clone().sort_home(), Vec::<usize>::new());
+    }
+}
