@@ -442,6 +442,69 @@ fn compare_and_train_on_bundled_data() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `train` takes the MPS settings of `run` (cutoff, split, SVD library, update scheme,
+/// routing) and refuses bad ones before any training.
+#[test]
+fn train_takes_the_mps_settings() {
+    let dir = std::env::temp_dir().join(format!("qfl-cli-mps-settings-{}", std::process::id()));
+    let out = dir.display().to_string();
+    let t = qfl(&[
+        "train",
+        "--dataset",
+        "basic-motions",
+        "--k",
+        "2",
+        "--repeats",
+        "1",
+        "--epochs",
+        "3",
+        "--entangler",
+        "all",
+        "--max-bond",
+        "16",
+        "--cutoff",
+        "1e-12",
+        "--split",
+        "svd",
+        "--update",
+        "tebd",
+        "--routing",
+        "swap-back",
+        "--out",
+        &out,
+        "--quiet",
+    ]);
+    assert_eq!(t.status.code(), Some(0), "{}", stderr(&t));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("train-qfl--d-2--p-2-.json")).unwrap(),
+    )
+    .unwrap();
+    let auc = report["models"][0]["auc_mean"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&auc), "{auc}");
+    assert!(
+        report["command"]
+            .as_str()
+            .unwrap()
+            .contains("--routing swap-back")
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    let bad = qfl(&[
+        "train",
+        "--dataset",
+        "basic-motions",
+        "--cutoff=-1",
+        "--out",
+        &out,
+        "--quiet",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("cutoff"), "{}", stderr(&bad));
+    assert!(
+        !dir.exists(),
+        "refused before creating the output directory"
+    );
+}
+
 #[test]
 fn train_rejects_bad_data_with_exit_code_2() {
     let unknown = qfl(&["train", "--dataset", "no-such-set", "--quiet"]);

@@ -191,6 +191,8 @@ pub(crate) enum Step {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Plan {
     pub steps: Vec<Step>,
+    /// Index of the first of the final swaps that sort the qubits home.
+    pub home_from: usize,
 }
 
 impl Plan {
@@ -245,8 +247,9 @@ impl Plan {
                 }
             }
         }
+        let home_from = steps.len();
         steps.extend(layout.sort_home().into_iter().map(Step::Swap));
-        Plan { steps }
+        Plan { steps, home_from }
     }
 
     /// Number of swaps in the plan.

@@ -277,9 +277,9 @@ impl MpsState {
     }
 
     /// Back to exact mixed-canonical form (an LQ sweep from the right end, centre at 0),
-    /// normalized; keeps the local one-qubit density matrices of the Hastings form.
-    fn leave_hastings(&mut self, h: Hastings) -> Result<()> {
-        let rdms = local_rdms(&h);
+    /// normalized; keeps `rdms`, the local one-qubit density matrices read from the Hastings
+    /// form (by qubit).
+    fn leave_hastings(&mut self, h: Hastings, rdms: Vec<[C64; 4]>) -> Result<()> {
         self.restore_canonical(h)?;
         self.local = Some(rdms);
         Ok(())
@@ -389,8 +389,21 @@ impl MpsState {
     ) -> Result<()> {
         let mut h = self.enter_hastings()?;
         let mut layout = Layout::identity(self.n_qubits);
-        match self.tebd_steps(&mut h, &mut layout, circuit, plan, theta, x, progress) {
-            Ok(()) => self.leave_hastings(h),
+        let (gates, home) = plan.steps.split_at(plan.home_from);
+        let mut outcome = self.tebd_steps(&mut h, &mut layout, circuit, gates, theta, x, progress);
+        // The local read-out is taken before the swaps that sort the qubits home: they do not
+        // change the circuit's state, only the approximation of it, so each qubit's
+        // estimate is read where it stands.
+        let mut rdms = Vec::new();
+        if outcome.is_ok() {
+            let at_site = local_rdms(&h);
+            rdms = (0..self.n_qubits)
+                .map(|q| at_site[layout.site(q)])
+                .collect();
+            outcome = self.tebd_steps(&mut h, &mut layout, circuit, home, theta, x, progress);
+        }
+        match outcome {
+            Ok(()) => self.leave_hastings(h, rdms),
             Err(e) => {
                 // Keep the gates applied so far, in canonical form with every qubit home;
                 // report the first error.
@@ -404,85 +417,119 @@ impl MpsState {
         }
     }
 
-    /// The steps of a plan in Hastings' form: two-site updates on disjoint pairs (gates and
-    /// swaps) are gathered into batches run in parallel, in plan order otherwise.
+    /// The steps of a plan in Hastings' form. Steps on disjoint sites commute exactly in this
+    /// form (an update on sites `i, i + 1` reads `B_i`, `B_{i+1}`, `lambda_{i-1}` and writes
+    /// only the first two and `lambda_i`), so each run of steps between gates of three or
+    /// more qubits is scheduled as soon as possible: a step goes one layer after the last
+    /// step on any of its sites, and the two-site updates of a layer (gates and routing swaps
+    /// from anywhere in the plan) run as one parallel batch. The result is the same as in
+    /// plan order; a gate of three or more qubits converts the whole state and is a barrier.
     #[allow(clippy::too_many_arguments)]
     fn tebd_steps(
         &mut self,
         h: &mut Hastings,
         layout: &mut Layout,
         circuit: &crate::Circuit,
-        plan: &Plan,
+        steps: &[Step],
         theta: &[f64],
         x: &[f64],
         progress: &mut dyn FnMut(usize),
     ) -> Result<()> {
         let instructions = circuit.instructions();
-        let n = self.n_qubits;
-        // busy[site]: a pending update of the batch acts on it.
-        let mut busy = vec![false; n];
-        // (left site, gate in window order), and whether each is a routing swap.
-        let mut batch: Vec<(usize, Vec<C64>)> = Vec::new();
-        let mut is_swap: Vec<bool> = Vec::new();
-        let swap = swap_matrix();
-        macro_rules! flush {
-            () => {
-                if !batch.is_empty() {
-                    let (done, outcome) = self.tebd_batch(h, &batch);
-                    for (&(b, _), _) in batch[..done].iter().zip(&is_swap).filter(|(_, s)| **s) {
-                        layout.swap(b);
-                    }
-                    outcome?;
-                    progress(is_swap.iter().filter(|s| !**s).count());
-                    for (i, _) in batch.drain(..) {
-                        busy[i] = false;
-                        busy[i + 1] = false;
-                    }
-                    is_swap.clear();
+        let mut rest = steps;
+        while !rest.is_empty() {
+            let cut = rest
+                .iter()
+                .position(|s| matches!(s, Step::Gate { arg_at, .. } if arg_at.len() > 2))
+                .unwrap_or(rest.len());
+            let (segment, after) = rest.split_at(cut);
+            self.tebd_layers(h, layout, instructions, segment, theta, x, progress)?;
+            rest = match after.split_first() {
+                Some((
+                    Step::Gate {
+                        inst,
+                        start,
+                        arg_at,
+                    },
+                    tail,
+                )) => {
+                    let m = instructions[*inst].gate().matrix(theta, x)?;
+                    let gm = window_matrix(&m, arg_at);
+                    self.tebd_window_fallback(h, &gm, *start, arg_at.len())?;
+                    progress(1);
+                    tail
                 }
+                _ => after,
             };
         }
-        for step in &plan.steps {
-            let (start, k) = match step {
-                Step::Swap(b) => (*b, 2),
-                Step::Gate { start, arg_at, .. } => (*start, arg_at.len()),
-            };
-            if busy[start..start + k].iter().any(|&b| b) || k > 2 {
-                flush!();
+        Ok(())
+    }
+
+    /// One- and two-site steps, as soon as possible (see [`Self::tebd_steps`]).
+    #[allow(clippy::too_many_arguments)]
+    fn tebd_layers(
+        &mut self,
+        h: &mut Hastings,
+        layout: &mut Layout,
+        instructions: &[crate::Instruction],
+        steps: &[Step],
+        theta: &[f64],
+        x: &[f64],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        let window = |step: &Step| match step {
+            Step::Swap(b) => (*b, 2),
+            Step::Gate { start, arg_at, .. } => (*start, arg_at.len()),
+        };
+        // ready[site]: the first layer after the last step on the site.
+        let mut ready = vec![0usize; self.n_qubits];
+        let mut layers: Vec<Vec<&Step>> = Vec::new();
+        for step in steps {
+            let (start, k) = window(step);
+            let layer = ready[start..start + k].iter().copied().max().unwrap_or(0);
+            ready[start..start + k]
+                .iter_mut()
+                .for_each(|r| *r = layer + 1);
+            if layer == layers.len() {
+                layers.push(Vec::new());
             }
-            match step {
-                Step::Swap(b) => {
-                    batch.push((*b, swap.clone()));
-                    is_swap.push(true);
-                    busy[*b] = true;
-                    busy[*b + 1] = true;
-                }
-                Step::Gate {
-                    inst,
-                    start,
-                    arg_at,
-                } => {
-                    let m = instructions[*inst].gate().matrix(theta, x)?;
-                    match arg_at.len() {
-                        1 => {
+            layers[layer].push(step);
+        }
+        let swap = swap_matrix();
+        for layer in layers {
+            // (left site, gate in window order), and whether each is a routing swap.
+            let mut batch: Vec<(usize, Vec<C64>)> = Vec::with_capacity(layer.len());
+            let mut is_swap: Vec<bool> = Vec::with_capacity(layer.len());
+            let mut singles = 0;
+            for step in layer {
+                match step {
+                    Step::Swap(b) => {
+                        batch.push((*b, swap.clone()));
+                        is_swap.push(true);
+                    }
+                    Step::Gate {
+                        inst,
+                        start,
+                        arg_at,
+                    } => {
+                        let m = instructions[*inst].gate().matrix(theta, x)?;
+                        if arg_at.len() == 1 {
                             super::apply_one_to_site(&mut h.b[*start], &m);
-                            progress(1);
-                        }
-                        2 => {
+                            singles += 1;
+                        } else {
                             batch.push((*start, window_matrix(&m, arg_at)));
                             is_swap.push(false);
-                            busy[*start] = true;
-                            busy[*start + 1] = true;
-                        }
-                        k => {
-                            self.tebd_window_fallback(h, &window_matrix(&m, arg_at), *start, k)?;
-                            progress(1);
                         }
                     }
                 }
             }
+            let (done, outcome) = self.tebd_batch(h, &batch);
+            for (&(b, _), _) in batch[..done].iter().zip(&is_swap).filter(|(_, s)| **s) {
+                layout.swap(b);
+            }
+            outcome?;
+            progress(singles + is_swap.iter().filter(|s| !**s).count());
         }
-        flush!();
         Ok(())
     }
 
