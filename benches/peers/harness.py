@@ -75,6 +75,10 @@ def parse_args(argv):
                     help="drive prism-q's MpsBackend by hand with this relative threshold (default: its public simulate() path, threshold 1e-12)")
     ap.add_argument("--dry-run", action="store_true", help="list the planned runs and exit")
     ap.add_argument("--report-only", action="store_true", help="rebuild results.md and plots from results.json")
+    ap.add_argument("--merge", nargs="+", metavar="DIR",
+                    help="with --report-only: combine the results.json of these runs into --out "
+                         "(a later run's cell replaces an earlier one's) and report them together; "
+                         "the report names every source run and the versions each used")
     a = ap.parse_args(argv)
     bonds, repeats, timeout, ref_bond = SETS[a.set]
     a.bonds = [int(b) for b in a.bonds.split(",")] if a.bonds else list(bonds)
@@ -573,6 +577,17 @@ def report(out):
         lines.append(f"- {wl}: {ref['kind']}{extra}" + (f": {ref['reason']}" if ref.get("reason") else ""))
     if notes:
         lines += ["", "¹ Runs without a time:", ""] + [f"- {n}" for n in notes]
+    if info.get("merged_from"):
+        # A speed-up is a ratio within one run; say where a row mixes runs.
+        mixed = []
+        for wl, chi in rows:
+            srcs = sorted({by[(wl, chi, s)].get("source") for s in sims if (wl, chi, s) in by})
+            if len(srcs) > 1:
+                mixed.append(f"- {wl}, max bond {chi}: cells from {', '.join(srcs)}")
+        lines += ["", "Merged from " + ", ".join(info["merged_from"]) + " (each run's machine load, "
+                  "date and qfl commit in its own results.md; the load averages above are the last run's). "
+                  + ("Rows whose cells come from more than one run (their speed-ups compare runs):"
+                     if mixed else "Every row's cells come from one run.")] + ([""] + mixed if mixed else [])
     quimb_norm = [r for r in runs if r["sim"] == "quimb" and r.get("max_err_normalised") is not None]
     if quimb_norm:
         lines += ["", "quimb does not renormalise after truncation; its <Z_i> divided by its own fidelity "
@@ -634,9 +649,46 @@ def plots(out, runs, sims, timeout=None):
          "Brick circuit, 50 qubits, 10 layers", "max bond", "time_vs_bond.svg", 2)
 
 
+def merge(dirs, out):
+    """Combines the results of several runs into `out`/results.json (for plots across runs)."""
+    sources = []
+    for d in dirs:
+        with open(os.path.join(d, "results.json")) as f:
+            sources.append((d, json.load(f)))
+    cells, references, sims, versions = {}, {}, [], {}
+    for d, data in sources:
+        for r in data["runs"]:
+            cells[(r["workload"], r["chi"], r["sim"])] = dict(r, source=d)
+        references.update(data["references"])
+        for s in data["info"]["sims"]:
+            if s not in sims:
+                sims.append(s)
+        for k, v in data["info"]["versions"].items():
+            versions.setdefault(k, [])
+            if v not in versions[k]:
+                versions[k].append(v)
+    info = dict(sources[-1][1]["info"])
+    info["sims"] = sims
+    info["date"] = ", ".join(data["info"]["date"] for _, data in sources)
+    # The report wraps the command in backquotes: "`merge`; the runs: `a`; `b`".
+    info["command"] = ("harness.py --report-only --merge " + " ".join(dirs) + "`; the runs: `"
+                       + "`; `".join(data["info"]["command"] for _, data in sources))
+    info["versions"] = {k: " / ".join(v) for k, v in versions.items()}
+    info["bonds"] = sorted({r["chi"] for r in cells.values()})
+    info["merged_from"] = [d for d, _ in sources]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"info": info, "references": references, "runs": list(cells.values())}, f, indent=1)
+
+
 def main(argv):
     a = parse_args(argv)
+    if a.merge and not a.report_only:
+        log("error: --merge goes with --report-only")
+        return 2
     if a.report_only:
+        if a.merge:
+            merge(a.merge, a.out)
         report(a.out)
         return 0
     for path, what in ((a.qfl, "qfl (cargo build --release)"), (a.prism, "prism-runner")):

@@ -87,7 +87,11 @@ pub(crate) fn route(sites: &[usize], anchor: usize) -> Route {
 /// The swaps that bring two qubits on `sites` together on the window `start, start + 1`
 /// (between them): the lower one moves up to `start`, the upper one down to `start + 1`.
 fn meet(sites: &[usize], start: usize) -> Route {
-    let order: Vec<usize> = if sites[0] < sites[1] { vec![0, 1] } else { vec![1, 0] };
+    let order: Vec<usize> = if sites[0] < sites[1] {
+        vec![0, 1]
+    } else {
+        vec![1, 0]
+    };
     let (lo, hi) = (sites[order[0]], sites[order[1]]);
     let mut swaps: Vec<usize> = (lo..start).collect();
     swaps.extend((start + 1..hi).rev());
