@@ -106,8 +106,8 @@ fn lookahead_halves_the_updates_of_random_far_pairs() {
 
 /// Truncated (max bond 40 where the exact state needs 64): both routings leave a normalized,
 /// canonical state whose overlap with the exact state (qubits home: a layout left permuted
-/// would overlap by chance only) is what its fidelity estimate says; the look-ahead's, with a
-/// third of the truncating updates, is over twice as large (0.30 against 0.05 here); one and
+/// would overlap by chance only, about 2^-12) is within a factor 2 of its fidelity estimate;
+/// the look-ahead's, with a third of the truncating updates, is over twice as large; one and
 /// two threads give the same bits.
 #[test]
 fn truncated_lookahead_run_is_consistent() {
@@ -131,7 +131,7 @@ fn truncated_lookahead_run_is_consistent() {
         let estimate = mps.fidelity_estimate();
         let overlap = fidelity(&mps.to_dense().unwrap(), dense.amplitudes());
         assert!(
-            estimate < 1.0 && (overlap - estimate).abs() < 0.25 * estimate,
+            estimate < 1.0 && overlap > 0.5 * estimate && overlap < 2.0 * estimate,
             "{routing:?}: overlap {overlap}, estimate {estimate}"
         );
         overlaps.push(overlap);
@@ -140,4 +140,33 @@ fn truncated_lookahead_run_is_consistent() {
     let one = run(Routing::Lookahead, Parallelism::Sequential);
     let two = run(Routing::Lookahead, Parallelism::Rayon(2));
     assert_eq!(one.to_dense().unwrap(), two.to_dense().unwrap());
+}
+
+/// A run of gates on one pair (one-qubit gates between) is one two-site update, in both
+/// schemes, and gives the dense state; a gate on a neighbour pair in between splits the run.
+#[test]
+fn runs_of_gates_on_a_pair_fuse_into_one_update() {
+    let mut c = Circuit::new(3).unwrap().with_params(20);
+    for k in 0..10 {
+        c.rz(qfl::Param::theta(2 * k), 0).unwrap();
+        c.cx(0, 1).unwrap();
+        c.ry(qfl::Param::theta(2 * k + 1), 1).unwrap();
+        c.cz(1, 0).unwrap();
+    }
+    let theta: Vec<f64> = (0..20).map(|k| 0.2 + 0.31 * k as f64).collect();
+    let mut split = c.clone();
+    split.cx(1, 2).unwrap();
+    split.cx(0, 1).unwrap();
+    for (circuit, updates) in [(&c, 1), (&split, 3)] {
+        let mut dense = DenseState::new(3).unwrap();
+        dense.run(circuit, &theta, &[]).unwrap();
+        for update in SCHEMES {
+            let cfg = config(Routing::Lookahead, update, Truncation::exact());
+            let mut mps = MpsState::new(3, cfg).unwrap();
+            mps.run(circuit, &theta, &[]).unwrap();
+            assert_eq!(mps.two_site_updates(), updates, "{update:?}");
+            let d = max_dist(&mps.to_dense().unwrap(), dense.amplitudes());
+            assert!(d < 1e-12, "{update:?}: {d:e}");
+        }
+    }
 }

@@ -50,7 +50,7 @@ use crate::circuit::GateMatrix;
 use crate::error::{Error, Result};
 pub use crate::linalg::SplitMethod;
 use crate::linalg::{self, SvdBackend};
-use routing::{Plan, Route, Step};
+use routing::{Part, Plan, Route, Step};
 use truncation::TruncationLog;
 
 const ZERO: C64 = C64::new(0.0, 0.0);
@@ -579,11 +579,7 @@ impl MpsState {
 
     /// Swaps the qubits on sites `i` and `i + 1` (a two-site update with truncation).
     fn swap_sites(&mut self, i: usize) -> Result<()> {
-        let mut gm = [ZERO; 16];
-        for (a, b) in [(0, 0), (1, 2), (2, 1), (3, 3)] {
-            gm[a * 4 + b] = C64::new(1.0, 0.0);
-        }
-        self.apply_window(&gm, i, 2)
+        self.apply_window(&swap_matrix(), i, 2)
     }
 }
 
@@ -649,6 +645,59 @@ fn apply_gate_to_theta(
         src.copy_from_slice(&tmp);
     }
     theta
+}
+
+/// The exchange of two adjacent sites in window memory order.
+pub(crate) fn swap_matrix() -> Vec<C64> {
+    let mut gm = vec![ZERO; 16];
+    for (a, b) in [(0, 0), (1, 2), (2, 1), (3, 3)] {
+        gm[a * 4 + b] = C64::new(1.0, 0.0);
+    }
+    gm
+}
+
+/// The two-site matrix (window memory order) of a fused update: the product of its parts,
+/// the first applied first.
+pub(crate) fn fused_matrix(
+    parts: &[Part],
+    instructions: &[crate::Instruction],
+    theta: &[f64],
+    x: &[f64],
+) -> Result<Vec<C64>> {
+    let mut acc: Vec<C64> = (0..16)
+        .map(|i| if i % 5 == 0 { C64::new(1.0, 0.0) } else { ZERO })
+        .collect();
+    for part in parts {
+        let g = match part {
+            Part::Swap => swap_matrix(),
+            Part::Two { inst, arg_at } => {
+                window_matrix(&instructions[*inst].gate().matrix(theta, x)?, arg_at)
+            }
+            Part::One { inst, offset } => {
+                let m = instructions[*inst].gate().matrix(theta, x)?;
+                let other = 1 << (1 - offset);
+                let bit = |p: usize| (p >> offset) & 1;
+                (0..16)
+                    .map(|i| {
+                        let (pp, pq) = (i / 4, i % 4);
+                        if (pp ^ pq) & other == 0 {
+                            m.get(bit(pp), bit(pq))
+                        } else {
+                            ZERO
+                        }
+                    })
+                    .collect()
+            }
+        };
+        let mut next = vec![ZERO; 16];
+        for r in 0..4 {
+            for c in 0..4 {
+                next[r * 4 + c] = (0..4).map(|k| g[r * 4 + k] * acc[k * 4 + c]).sum();
+            }
+        }
+        acc = next;
+    }
+    Ok(acc)
 }
 
 /// The gate matrix re-indexed to window memory order: `arg_at[j]` is the gate argument on
@@ -760,6 +809,14 @@ impl MpsState {
                         self.apply_window(&window_matrix(&m, arg_at), *start, arg_at.len())
                     })
                     .map(|()| progress(1)),
+                Step::Fused { start, parts } => fused_matrix(parts, instructions, theta, x)
+                    .and_then(|gm| self.apply_window(&gm, *start, 2))
+                    .map(|()| {
+                        for _ in parts.iter().filter(|p| !p.is_instruction()) {
+                            layout.swap(*start);
+                        }
+                        progress(parts.iter().filter(|p| p.is_instruction()).count());
+                    }),
             };
             if let Err(e) = outcome {
                 for b in layout.sort_home() {

@@ -202,6 +202,112 @@ pub(crate) enum Step {
         start: usize,
         arg_at: Vec<usize>,
     },
+    /// One two-site update on sites `start, start + 1`: the product of `parts`, in order.
+    Fused { start: usize, parts: Vec<Part> },
+}
+
+/// A factor of a fused two-site update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// Exchange the two qubits.
+    Swap,
+    /// One-qubit instruction `inst` on window offset `offset`.
+    One { inst: usize, offset: usize },
+    /// Two-qubit instruction `inst`, gate argument `arg_at[j]` on window offset `j`.
+    Two { inst: usize, arg_at: Vec<usize> },
+}
+
+impl Part {
+    /// Whether the part is a circuit instruction (not a routing swap).
+    pub fn is_instruction(&self) -> bool {
+        !matches!(self, Part::Swap)
+    }
+}
+
+/// Fuses runs of steps into two-site updates: consecutive two-site steps on the same pair of
+/// sites (nothing else touching either site between them) become one update, and each
+/// one-qubit gate joins the two-site update on its site just before it, or else the next
+/// one (nothing else touching the site between). One truncation instead of several, and
+/// fewer factorizations: on circuits that repeat gates on a pair (Trotter steps, adders)
+/// most of the updates. Gates of three or more qubits are barriers for their sites;
+/// one-qubit gates with no two-site update to join stay on their own.
+fn fuse(steps: Vec<Step>, n: usize) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+    // last[s]: the fused update in `out` that last touched site s, if nothing else has since.
+    let mut last: Vec<Option<usize>> = vec![None; n];
+    // pending[s]: one-qubit gates on s waiting for the next two-site update on s.
+    let mut pending: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let flush = |out: &mut Vec<Step>, pending: &mut Vec<Vec<usize>>, s: usize| {
+        for inst in pending[s].drain(..) {
+            out.push(Step::Gate {
+                inst,
+                start: s,
+                arg_at: vec![0],
+            });
+        }
+    };
+    for step in steps {
+        let (start, part) = match step {
+            Step::Swap(b) => (b, Part::Swap),
+            Step::Gate {
+                inst,
+                start,
+                arg_at,
+            } if arg_at.len() == 1 => {
+                match last[start] {
+                    Some(i) => {
+                        if let Step::Fused { start: w, parts } = &mut out[i] {
+                            let offset = start - *w;
+                            parts.push(Part::One { inst, offset });
+                        }
+                    }
+                    None => pending[start].push(inst),
+                }
+                continue;
+            }
+            Step::Gate {
+                inst,
+                start,
+                arg_at,
+            } if arg_at.len() == 2 => (start, Part::Two { inst, arg_at }),
+            Step::Gate {
+                start, ref arg_at, ..
+            } => {
+                for s in start..start + arg_at.len() {
+                    flush(&mut out, &mut pending, s);
+                    last[s] = None;
+                }
+                out.push(step);
+                continue;
+            }
+            Step::Fused { .. } => unreachable!("plans are fused once"),
+        };
+        match (last[start], last[start + 1]) {
+            (Some(i), Some(j)) if i == j => {
+                if let Step::Fused { parts, .. } = &mut out[i] {
+                    parts.push(part);
+                }
+            }
+            _ => {
+                let mut parts = Vec::new();
+                for offset in 0..2 {
+                    parts.extend(
+                        pending[start + offset]
+                            .drain(..)
+                            .map(|inst| Part::One { inst, offset }),
+                    );
+                }
+                parts.push(part);
+                out.push(Step::Fused { start, parts });
+                last[start] = Some(out.len() - 1);
+                last[start + 1] = Some(out.len() - 1);
+            }
+        }
+    }
+    for s in 0..n {
+        flush(&mut out, &mut pending, s);
+    }
+    out
 }
 
 /// The steps of a run: the circuit's instructions in the given order with the swaps that
@@ -265,18 +371,23 @@ impl Plan {
                 }
             }
         }
+        let mut steps = fuse(steps, n);
         let home_from = steps.len();
         steps.extend(layout.sort_home().into_iter().map(Step::Swap));
         Plan { steps, home_from }
     }
 
-    /// Number of swaps in the plan.
+    /// Number of swaps in the plan (alone or fused into an update).
     #[cfg(test)]
     pub fn swaps(&self) -> usize {
         self.steps
             .iter()
-            .filter(|s| matches!(s, Step::Swap(_)))
-            .count()
+            .map(|s| match s {
+                Step::Swap(_) => 1,
+                Step::Fused { parts, .. } => parts.iter().filter(|p| !p.is_instruction()).count(),
+                Step::Gate { .. } => 0,
+            })
+            .sum()
     }
 }
 
@@ -357,25 +468,56 @@ mod tests {
     /// Replays a plan on a layout: every gate's qubits sit on its window in argument order,
     /// every instruction appears once in order, and the plan ends with every qubit home.
     fn check_plan(circuit: &Circuit, order: &[usize], plan: &Plan) {
-        let mut layout = Layout::identity(circuit.n_qubits());
+        let n = circuit.n_qubits();
+        let instructions = circuit.instructions();
+        let mut layout = Layout::identity(n);
         let mut seen = Vec::new();
-        for step in &plan.steps {
+        let mut check = |layout: &Layout, inst: usize, start: usize, arg_at: &[usize]| {
+            let qubits = instructions[inst].qubits();
+            for (j, &arg) in arg_at.iter().enumerate() {
+                assert_eq!(layout.site(qubits[arg]), start + j);
+            }
+            seen.push(inst);
+        };
+        for (i, step) in plan.steps.iter().enumerate() {
+            if i >= plan.home_from {
+                assert!(matches!(step, Step::Swap(_)), "only swaps sort home");
+            }
             match step {
                 Step::Swap(b) => layout.swap(*b),
                 Step::Gate {
                     inst,
                     start,
                     arg_at,
-                } => {
-                    let qubits = circuit.instructions()[*inst].qubits();
-                    for (j, &arg) in arg_at.iter().enumerate() {
-                        assert_eq!(layout.site(qubits[arg]), start + j);
+                } => check(&layout, *inst, *start, arg_at),
+                Step::Fused { start, parts } => {
+                    for part in parts {
+                        match part {
+                            Part::Swap => layout.swap(*start),
+                            Part::One { inst, offset } => {
+                                check(&layout, *inst, start + offset, &[0])
+                            }
+                            Part::Two { inst, arg_at } => check(&layout, *inst, *start, arg_at),
+                        }
                     }
-                    seen.push(*inst);
                 }
             }
         }
-        assert_eq!(seen, order);
+        // Every instruction once, and on every qubit in the order given.
+        let mut sorted = seen.clone();
+        sorted.sort_unstable();
+        let mut expected = order.to_vec();
+        expected.sort_unstable();
+        assert_eq!(sorted, expected);
+        let on = |q: usize, list: &[usize]| -> Vec<usize> {
+            list.iter()
+                .copied()
+                .filter(|&i| instructions[i].qubits().contains(&q))
+                .collect()
+        };
+        for q in 0..n {
+            assert_eq!(on(q, &seen), on(q, order), "qubit {q}");
+        }
         assert!(layout.is_identity());
     }
 

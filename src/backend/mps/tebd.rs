@@ -31,7 +31,7 @@ use num_complex::Complex64 as C64;
 use rayon::prelude::*;
 
 use super::routing::{Layout, Plan, Step};
-use super::{MpsState, Site, apply_gate_to_theta, window_matrix};
+use super::{MpsState, Site, apply_gate_to_theta, fused_matrix, swap_matrix, window_matrix};
 use crate::backend::Parallelism;
 use crate::error::{Error, Result};
 use crate::linalg::{self, SplitMethod, SvdBackend};
@@ -480,6 +480,7 @@ impl MpsState {
         let window = |step: &Step| match step {
             Step::Swap(b) => (*b, 2),
             Step::Gate { start, arg_at, .. } => (*start, arg_at.len()),
+            Step::Fused { start, .. } => (*start, 2),
         };
         // ready[site]: the first layer after the last step on the site.
         let mut ready = vec![0usize; self.n_qubits];
@@ -497,15 +498,16 @@ impl MpsState {
         }
         let swap = swap_matrix();
         for layer in layers {
-            // (left site, gate in window order), and whether each is a routing swap.
+            // (left site, gate in window order).
             let mut batch: Vec<(usize, Vec<C64>)> = Vec::with_capacity(layer.len());
-            let mut is_swap: Vec<bool> = Vec::with_capacity(layer.len());
+            // (routing swaps, instructions) in each update of the batch.
+            let mut counts: Vec<(usize, usize)> = Vec::with_capacity(layer.len());
             let mut singles = 0;
             for step in layer {
                 match step {
                     Step::Swap(b) => {
                         batch.push((*b, swap.clone()));
-                        is_swap.push(true);
+                        counts.push((1, 0));
                     }
                     Step::Gate {
                         inst,
@@ -518,17 +520,24 @@ impl MpsState {
                             singles += 1;
                         } else {
                             batch.push((*start, window_matrix(&m, arg_at)));
-                            is_swap.push(false);
+                            counts.push((0, 1));
                         }
+                    }
+                    Step::Fused { start, parts } => {
+                        batch.push((*start, fused_matrix(parts, instructions, theta, x)?));
+                        let gates = parts.iter().filter(|p| p.is_instruction()).count();
+                        counts.push((parts.len() - gates, gates));
                     }
                 }
             }
             let (done, outcome) = self.tebd_batch(h, &batch);
-            for (&(b, _), _) in batch[..done].iter().zip(&is_swap).filter(|(_, s)| **s) {
-                layout.swap(b);
+            for (&(b, _), &(swaps, _)) in batch[..done].iter().zip(&counts) {
+                for _ in 0..swaps {
+                    layout.swap(b);
+                }
             }
             outcome?;
-            progress(singles + is_swap.iter().filter(|s| !**s).count());
+            progress(singles + counts.iter().map(|c| c.1).sum::<usize>());
         }
         Ok(())
     }
@@ -559,14 +568,6 @@ impl MpsState {
 }
 
 /// The SWAP gate in window order.
-fn swap_matrix() -> Vec<C64> {
-    let mut gm = vec![C64::new(0.0, 0.0); 16];
-    for (a, b) in [(0, 0), (1, 2), (2, 1), (3, 3)] {
-        gm[a * 4 + b] = C64::new(1.0, 0.0);
-    }
-    gm
-}
-
 /// `rho_i[s, s'] = sum_{l, r} lambda_{i-1}[l]^2 B_i[l, s, r] conj(B_i[l, s', r])`, trace 1.
 fn local_rdms(h: &Hastings) -> Vec<[C64; 4]> {
     h.b.iter()
