@@ -173,6 +173,13 @@ pub fn build_circuit(n: usize, raws: &[RawGate], theta: Vec<f64>, x: Vec<f64>) -
     RandomCircuit { circuit, theta, x }
 }
 
+/// Tolerance of an exact MPS run against the dense state: round-off grows with the gate
+/// count and the width.
+pub fn tolerance(rc: &RandomCircuit) -> f64 {
+    let n = rc.circuit.n_qubits() as f64;
+    1e-12 * (1.0 + rc.circuit.len() as f64) * n.max(1.0)
+}
+
 /// Largest entry-wise distance.
 pub fn max_dist(a: &[C64], b: &[C64]) -> f64 {
     assert_eq!(a.len(), b.len());

@@ -7,15 +7,10 @@ use qfl::{
     Truncation,
 };
 
-use super::common::{RandomCircuit, max_dist, random_circuit};
+use super::common::{RandomCircuit, max_dist, random_circuit, tolerance};
 
 /// Tolerance scaled by the size of the computation: round-off grows with the number of
 /// two-site updates (each a few eps) and with sqrt(2^n) in the dense entries.
-fn tolerance(rc: &RandomCircuit) -> f64 {
-    let n = rc.circuit.n_qubits() as f64;
-    1e-12 * (1.0 + rc.circuit.len() as f64) * n.max(1.0)
-}
-
 fn run_both(rc: &RandomCircuit) -> (DenseState, MpsState) {
     run_both_with(rc, SplitMethod::default())
 }

@@ -58,7 +58,7 @@ mod with_lapack {
         SvdBackend, Truncation,
     };
 
-    use super::super::common::{RandomCircuit, fidelity, max_dist, random_circuit};
+    use super::super::common::{RandomCircuit, fidelity, max_dist, random_circuit, tolerance};
 
     fn mps(rc: &RandomCircuit, t: Truncation, svd: SvdBackend) -> MpsState {
         let config = MpsConfig::default()
@@ -74,12 +74,6 @@ mod with_lapack {
         let mut d = DenseState::new(rc.circuit.n_qubits()).unwrap();
         d.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
         d.amplitudes().to_vec()
-    }
-
-    /// As in `cross_check`: round-off grows with the gate count and the width.
-    fn tolerance(rc: &RandomCircuit) -> f64 {
-        let n = rc.circuit.n_qubits() as f64;
-        1e-12 * (1.0 + rc.circuit.len() as f64) * n.max(1.0)
     }
 
     /// The Fubini-Study angle the proven fidelity bound allows (pi/2 when it says nothing).

@@ -8,12 +8,7 @@ use qfl::{
     Truncation, UpdateScheme,
 };
 
-use super::common::{RandomCircuit, max_dist, random_circuit};
-
-fn tolerance(rc: &RandomCircuit) -> f64 {
-    let n = rc.circuit.n_qubits() as f64;
-    1e-12 * (1.0 + rc.circuit.len() as f64) * n.max(1.0)
-}
+use super::common::{RandomCircuit, max_dist, random_circuit, tolerance};
 
 fn tebd_config(truncation: Truncation, split: SplitMethod, par: Parallelism) -> MpsConfig {
     MpsConfig::default()

@@ -13,27 +13,8 @@ use qfl::fusion::{FusionModel, FusionSpec};
 use qfl::plot::{Bar, Series, bar_chart, line_chart};
 use qfl::qfl::{Backend, Entangler, QflConfig};
 use qfl::train::TrainConfig;
-use qfl::{MpsConfig, SvdBackend, Truncation};
 
-use super::{Failure, RoutingChoice, SplitChoice, SvdChoice, UpdateChoice, emit, progress};
-
-impl ProtocolArgs {
-    /// The MPS settings of the QFL, checked (truncation values, SVD library built in).
-    fn mps_config(&self) -> Result<MpsConfig, Failure> {
-        let truncation = Truncation::default()
-            .with_max_bond(self.max_bond)
-            .with_cutoff(self.cutoff);
-        truncation.validate()?;
-        let svd = SvdBackend::from(self.svd);
-        svd.check_available()?;
-        Ok(MpsConfig::default()
-            .with_truncation(truncation)
-            .with_split(self.split.into())
-            .with_svd(svd)
-            .with_update(self.update.into())
-            .with_routing(self.routing.into()))
-    }
-}
+use super::{Failure, MpsArgs, emit, progress};
 
 /// Where the data come from.
 #[derive(Args, Clone, Debug)]
@@ -113,24 +94,8 @@ pub struct ProtocolArgs {
     /// QFL simulator.
     #[arg(long, value_enum, default_value_t = QflBackend::Mps)]
     backend: QflBackend,
-    /// Largest MPS bond dimension.
-    #[arg(long, default_value_t = 64)]
-    max_bond: usize,
-    /// MPS truncation cutoff: discarded weight allowed per cut.
-    #[arg(long, default_value_t = 1e-16)]
-    cutoff: f64,
-    /// How MPS cuts are factored: gram (eigendecomposition of A A^H) or svd.
-    #[arg(long, value_enum, default_value_t = SplitChoice::Gram)]
-    split: SplitChoice,
-    /// Library for the MPS SVDs (lapack needs the `lapack` cargo feature).
-    #[arg(long, value_enum, default_value_t = SvdChoice::Faer)]
-    svd: SvdChoice,
-    /// How an MPS run applies its gates: centre or tebd.
-    #[arg(long, value_enum, default_value_t = UpdateChoice::Centre)]
-    update: UpdateChoice,
-    /// How an MPS run routes gates on far-apart qubits: lookahead or swap-back.
-    #[arg(long, value_enum, default_value_t = RoutingChoice::Lookahead)]
-    routing: RoutingChoice,
+    #[command(flatten)]
+    mps: MpsArgs,
     /// Randomized-measurement shots per sample (exact expectation values when absent).
     #[arg(long)]
     shots: Option<usize>,
@@ -289,7 +254,7 @@ fn builder(
             };
             let backend = match p.backend {
                 QflBackend::Dense => Backend::Dense,
-                QflBackend::Mps => Backend::Mps(p.mps_config()?),
+                QflBackend::Mps => Backend::Mps(p.mps.config()?),
             };
             let readout = match p.shots {
                 None => ReadoutMode::Exact,
@@ -452,7 +417,7 @@ fn run_models(
         ));
     }
     if p.backend == QflBackend::Mps {
-        p.mps_config()?;
+        p.mps.config()?;
     }
     std::fs::create_dir_all(&p.out)
         .map_err(|e| Failure::Run(format!("cannot create {}: {e}", p.out.display())))?;

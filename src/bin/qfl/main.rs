@@ -162,13 +162,9 @@ enum Format {
     Json,
 }
 
-#[derive(Args)]
-struct RunArgs {
-    /// The OpenQASM 2.0 file.
-    file: PathBuf,
-    /// Simulator.
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
-    backend: BackendChoice,
+/// The MPS settings, shared by `run`, `train` and `compare`.
+#[derive(Args, Clone, Debug)]
+struct MpsArgs {
     /// Largest MPS bond dimension.
     #[arg(long, default_value_t = 64)]
     max_bond: usize,
@@ -191,6 +187,35 @@ struct RunArgs {
     /// swap-back (after every gate).
     #[arg(long, value_enum, default_value_t = RoutingChoice::Lookahead)]
     routing: RoutingChoice,
+}
+
+impl MpsArgs {
+    /// The settings, checked: truncation values, and the SVD library built in.
+    fn config(&self) -> Result<MpsConfig, Failure> {
+        let truncation = Truncation::default()
+            .with_max_bond(self.max_bond)
+            .with_cutoff(self.cutoff);
+        truncation.validate()?;
+        let svd = SvdBackend::from(self.svd);
+        svd.check_available()?;
+        Ok(MpsConfig::default()
+            .with_truncation(truncation)
+            .with_split(self.split.into())
+            .with_svd(svd)
+            .with_update(self.update.into())
+            .with_routing(self.routing.into()))
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The OpenQASM 2.0 file.
+    file: PathBuf,
+    /// Simulator.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    #[command(flatten)]
+    mps: MpsArgs,
     /// How <Z_i> are read from an MPS: exact (in the state held) or local (Qiskit Aer's
     /// estimate from the TEBD form; needs --update tebd and no mid-circuit measurement).
     #[arg(long, value_enum, default_value_t = ReadoutChoice::Exact)]
@@ -554,12 +579,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         .iter()
         .map(|o| parse_observable(o))
         .collect::<Result<Vec<_>, _>>()?;
-    let truncation = Truncation::default()
-        .with_max_bond(args.max_bond)
-        .with_cutoff(args.cutoff);
-    truncation.validate()?;
-    let svd = SvdBackend::from(args.svd);
-    svd.check_available()?;
+    let mps_config = args.mps.config()?;
     let (program, parse_ms) = read_program(&args.file)?;
     let n = program.n_qubits();
     if n == 0 {
@@ -586,7 +606,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
                 "--readout local needs the mps backend (with --update tebd)".into(),
             ));
         }
-        if args.update != UpdateChoice::Tebd {
+        if args.mps.update != UpdateChoice::Tebd {
             return Err(Failure::Input("--readout local needs --update tebd".into()));
         }
         if program.to_circuit().is_err() {
@@ -607,13 +627,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
                 StateBackend::z_expectations,
             )
         } else {
-            let config = MpsConfig::default()
-                .with_truncation(truncation)
-                .with_split(args.split.into())
-                .with_svd(svd)
-                .with_parallelism(parallelism)
-                .with_update(args.update.into())
-                .with_routing(args.routing.into());
+            let config = mps_config.with_parallelism(parallelism);
             let z_of: fn(&MpsState) -> qfl::Result<Vec<f64>> = match args.readout {
                 ReadoutChoice::Exact => StateBackend::z_expectations,
                 ReadoutChoice::Local => MpsState::local_z_expectations,
@@ -658,15 +672,15 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
             .collect(),
         counts: outcome.counts,
         mps: (!use_dense).then_some(MpsSummary {
-            max_bond: args.max_bond,
-            cutoff: args.cutoff,
-            split: match args.split {
+            max_bond: args.mps.max_bond,
+            cutoff: args.mps.cutoff,
+            split: match args.mps.split {
                 SplitChoice::Gram => "gram",
                 SplitChoice::Svd => "svd",
             },
-            svd: svd.name(),
-            update: UpdateScheme::from(args.update).name(),
-            routing: Routing::from(args.routing).name(),
+            svd: mps_config.svd().name(),
+            update: UpdateScheme::from(args.mps.update).name(),
+            routing: Routing::from(args.mps.routing).name(),
             readout: match args.readout {
                 ReadoutChoice::Exact => "exact",
                 ReadoutChoice::Local => "local",
