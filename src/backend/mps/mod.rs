@@ -21,9 +21,12 @@
 //!
 //! `theta` is reshaped to a `(2 chi_l) x (2 chi_r)` matrix, factored by a checked SVD (see
 //! `linalg`), truncated by the state's [`Truncation`], renormalized, and the discarded
-//! weight recorded. Non-adjacent gates are routed: the gate's qubits are swapped next to each
-//! other (each swap itself a two-site update), the gate applied, and the swaps undone, so qubit
-//! `i` is always back on site `i` after every gate.
+//! weight recorded. A non-adjacent gate applied alone is routed: its qubits are swapped next
+//! to each other (each swap itself a two-site update), the gate applied, and the swaps undone.
+//! A run follows a plan made from the whole circuit (`routing`): gathered qubits may stay
+//! where they are while the gates ahead allow ([`Routing::Lookahead`]), runs of gates on one
+//! pair are fused into one update, and the plan ends by sorting every qubit home, so qubit `i`
+//! is on site `i` whenever a call returns.
 //!
 //! Storage: a site's entries are column-major with index `l + chi_l * (s + 2 * r)`, so the same
 //! buffer reads as the `(2 chi_l) x chi_r` matrix `(l, s) x r` and as the `chi_l x (2 chi_r)`
