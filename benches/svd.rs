@@ -16,36 +16,19 @@
 //! Run: `cargo bench --bench svd` (faer only) or `cargo bench --features lapack --bench svd`
 //! (both; needs `scripts/install-lapack.sh`).
 
+mod common;
+use common::brick;
+
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use num_complex::Complex64 as C64;
-use qfl::{Circuit, MpsConfig, MpsState, Parallelism, Param, StateBackend, SvdBackend, Truncation};
+use qfl::{MpsConfig, MpsState, Parallelism, StateBackend, SvdBackend, Truncation};
 
 /// Qubits: enough that both bonds next to the middle can reach 256.
 const N: usize = 24;
 /// Layers: each raises a bond at most 2x, so 12 layers saturate 256 in the middle.
 const LAYERS: usize = 12;
-
-fn brick(n: usize, layers: usize) -> (Circuit, Vec<f64>) {
-    let mut c = Circuit::new(n).expect("n > 0").with_params(2 * n * layers);
-    for layer in 0..layers {
-        for q in 0..n {
-            let k = 2 * (layer * n + q);
-            c.ry(Param::theta(k), q).expect("valid");
-            c.rz(Param::theta(k + 1), q).expect("valid");
-        }
-        for start in [0, 1] {
-            for q in (start..n - 1).step_by(2) {
-                c.cx(q, q + 1).expect("valid");
-            }
-        }
-    }
-    let theta = (0..2 * n * layers)
-        .map(|i| 0.3 + 1.7 * ((i * 7919) % 1000) as f64 / 1000.0)
-        .collect();
-    (c, theta)
-}
 
 /// The `2chi x 2chi` matrix a CX on the middle pair splits, after the brick circuit at max
 /// bond `chi`.
