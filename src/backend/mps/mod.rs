@@ -864,15 +864,10 @@ impl super::StateBackend for MpsState {
             });
         }
         circuit.check_binding(theta, x)?;
+        let plan = Plan::new(circuit, &circuit.sweep_order(), self.config.routing);
         match self.config.update {
-            UpdateScheme::Centre => {
-                let plan = Plan::new(circuit, &circuit.sweep_order(), self.config.routing);
-                self.run_plan(circuit, &plan, theta, x, progress)?;
-            }
-            UpdateScheme::Tebd => {
-                let plan = Plan::new(circuit, &circuit.sweep_order(), self.config.routing);
-                self.run_tebd(circuit, &plan, theta, x, progress)?;
-            }
+            UpdateScheme::Centre => self.run_plan(circuit, &plan, theta, x, progress)?,
+            UpdateScheme::Tebd => self.run_tebd(circuit, &plan, theta, x, progress)?,
         }
         self.check_norm("after running the circuit")
     }
