@@ -28,6 +28,9 @@ use faer::traits::Conjugate;
 use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 use num_complex::Complex64 as C64;
 
+mod householder;
+mod jacobi;
+
 use crate::backend::Parallelism;
 use crate::error::{Error, Result};
 
@@ -425,6 +428,9 @@ pub fn thin_svd(
 /// upper triangular, `k = min(m, n)`.
 pub(crate) fn thin_qr(a: MatRef<'_, C64>, parallelism: Parallelism) -> (Mat<C64>, Mat<C64>) {
     let (m, n) = a.shape();
+    if m.max(n) <= householder::SMALL_QR_MAX_DIM {
+        return householder::thin_qr(a);
+    }
     let p = par_for(parallelism, m.max(n));
     let k = m.min(n);
     let mut qr = a.to_owned();
@@ -519,6 +525,13 @@ pub(crate) fn split_left(
     parallelism: Parallelism,
     svd: SvdBackend,
 ) -> Result<LeftSplit> {
+    let (m, n) = a.shape();
+    if svd == SvdBackend::Faer
+        && jacobi::takes(m, n)
+        && let Some(f) = jacobi::split_left(a)
+    {
+        return Ok(f);
+    }
     if method == SplitMethod::Gram
         && let Some(f) = gram_split(a, parallelism)
     {

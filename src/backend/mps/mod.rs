@@ -660,62 +660,79 @@ pub(crate) fn swap_matrix() -> Vec<C64> {
 }
 
 /// The two-site matrix (window memory order) of a fused update: the product of its parts,
-/// the first applied first.
+/// the first applied first. Built on the stack: a one-qubit part mixes two rows pairwise, a
+/// swap exchanges rows 1 and 2, a two-qubit gate is one 4 x 4 product.
 pub(crate) fn fused_matrix(
     parts: &[Part],
     instructions: &[crate::Instruction],
     theta: &[f64],
     x: &[f64],
 ) -> Result<Vec<C64>> {
-    let mut acc: Vec<C64> = (0..16)
-        .map(|i| if i % 5 == 0 { C64::new(1.0, 0.0) } else { ZERO })
-        .collect();
+    let mut acc = [ZERO; 16];
+    for i in 0..4 {
+        acc[i * 5] = C64::new(1.0, 0.0);
+    }
     for part in parts {
-        let g = match part {
-            Part::Swap => swap_matrix(),
-            Part::Two { inst, arg_at } => {
-                window_matrix(&instructions[*inst].gate().matrix(theta, x)?, arg_at)
+        match part {
+            Part::Swap => {
+                for c in 0..4 {
+                    acc.swap(4 + c, 8 + c);
+                }
             }
             Part::One { inst, offset } => {
                 let m = instructions[*inst].gate().matrix(theta, x)?;
-                let other = 1 << (1 - offset);
-                let bit = |p: usize| (p >> offset) & 1;
-                (0..16)
-                    .map(|i| {
-                        let (pp, pq) = (i / 4, i % 4);
-                        if (pp ^ pq) & other == 0 {
-                            m.get(bit(pp), bit(pq))
-                        } else {
-                            ZERO
-                        }
-                    })
-                    .collect()
+                let (g00, g01, g10, g11) = (m.get(0, 0), m.get(0, 1), m.get(1, 0), m.get(1, 1));
+                let bit = 1usize << offset;
+                for r0 in (0..4).filter(|r| r & bit == 0) {
+                    let r1 = r0 | bit;
+                    for c in 0..4 {
+                        let (a, b) = (acc[r0 * 4 + c], acc[r1 * 4 + c]);
+                        acc[r0 * 4 + c] = g00 * a + g01 * b;
+                        acc[r1 * 4 + c] = g10 * a + g11 * b;
+                    }
+                }
             }
-        };
-        let mut next = vec![ZERO; 16];
-        for r in 0..4 {
-            for c in 0..4 {
-                next[r * 4 + c] = (0..4).map(|k| g[r * 4 + k] * acc[k * 4 + c]).sum();
+            Part::Two { inst, arg_at } => {
+                let m = instructions[*inst].gate().matrix(theta, x)?;
+                let map = window_index_map(arg_at);
+                let mut next = [ZERO; 16];
+                for r in 0..4 {
+                    for k in 0..4 {
+                        let g = m.get(map[r], map[k]);
+                        if g == ZERO {
+                            continue;
+                        }
+                        for c in 0..4 {
+                            next[r * 4 + c] += g * acc[k * 4 + c];
+                        }
+                    }
+                }
+                acc = next;
             }
         }
-        acc = next;
     }
-    Ok(acc)
+    Ok(acc.to_vec())
 }
 
-/// The gate matrix re-indexed to window memory order: `arg_at[j]` is the gate argument on
-/// window offset `j`; memory index `p = sum_j s_j 2^j`, gate index has argument `a` at bit
-/// `k - 1 - a`.
-fn window_matrix(m: &GateMatrix, arg_at: &[usize]) -> Vec<C64> {
+/// For each window memory index `p = sum_j s_j 2^j` of a `k`-site window (`k = arg_at.len()`
+/// at most 3), the gate matrix index: `arg_at[j]` is the gate argument on window offset `j`,
+/// and argument `a` is bit `k - 1 - a` of a gate index.
+fn window_index_map(arg_at: &[usize]) -> [usize; 8] {
     let k = arg_at.len();
-    let dim = 1usize << k;
-    let gate_index = |p: usize| -> usize {
-        (0..k)
+    let mut map = [0usize; 8];
+    for (p, slot) in map.iter_mut().enumerate().take(1 << k) {
+        *slot = (0..k)
             .filter(|&j| (p >> j) & 1 == 1)
             .map(|j| 1usize << (k - 1 - arg_at[j]))
-            .sum()
-    };
-    let map: Vec<usize> = (0..dim).map(gate_index).collect();
+            .sum();
+    }
+    map
+}
+
+/// The gate matrix re-indexed to window memory order (see [`window_index_map`]).
+fn window_matrix(m: &GateMatrix, arg_at: &[usize]) -> Vec<C64> {
+    let dim = 1usize << arg_at.len();
+    let map = window_index_map(arg_at);
     let mut out = vec![ZERO; dim * dim];
     for pp in 0..dim {
         for pq in 0..dim {

@@ -1,0 +1,309 @@
+//! One-sided (Hestenes) Jacobi SVD for the small cuts of low-bond chains.
+//!
+//! At the cuts of a chain of a few qubits (`2chi <= 16`) a general SVD or eigensolver spends
+//! more time setting up (workspace sizing, allocation, blocking decisions) than computing.
+//! Plane rotations on the rows of the short side of the matrix need no workspace beyond the
+//! matrix and the accumulated rotation, converge in a few sweeps, and give singular values with
+//! high relative accuracy: the rows end up pairwise orthogonal to a tolerance relative to their
+//! own norms, so even a tiny singular value's direction is orthogonal to the others.
+//!
+//! The rotation that orthogonalises rows `b_i`, `b_j` diagonalises their 2 x 2 Gram matrix
+//! `[[a, g], [conj g, b]]` with `a = |b_i|^2`, `b = |b_j|^2`, `g = <b_i, b_j> = |g| e^{i phi}`:
+//! `D = diag(1, e^{-i phi})` makes it real, then the real rotation `[[c, s], [-s, c]]` with
+//! `t = s / c = sign(z) / (|z| + sqrt(1 + z^2))`, `z = (b - a) / (2 |g|)` diagonalises that
+//! (Golub and Van Loan, Algorithm 8.5.1 `sym.schur2`).
+
+use faer::{Mat, MatRef};
+use num_complex::Complex64 as C64;
+
+use super::LeftSplit;
+
+/// Largest short side of a cut the Jacobi split takes: a sweep costs about `rows^2 len`
+/// complex multiply-adds, and beyond `8 x 8` faer's eigensolver is faster (measured with
+/// `cargo bench --bench small`: at 16 x 16 the Jacobi split made `ising_n10` 2x slower).
+pub(crate) const JACOBI_MAX_ROWS: usize = 8;
+
+/// Largest long side of a cut the Jacobi split takes: at `8 x 64` faer was faster (the rows
+/// are long enough for its vectorised kernels to pay off).
+pub(crate) const JACOBI_MAX_LEN: usize = 16;
+
+/// Sweeps before the Jacobi split gives up (and the caller falls back to the general SVD).
+/// Cyclic Jacobi converges quadratically; a few sweeps are the rule at these sizes.
+const MAX_SWEEPS: usize = 30;
+
+/// Orthogonalises the `rows` rows of `b` (row-major, each `len` long) by plane rotations:
+/// on return `b` holds `W^H b_in` with rows pairwise orthogonal to `len * eps` relative to
+/// their norms, and `w` (`rows x rows`, column-major) holds the unitary `W`, so
+/// `b_in = W b`. Returns `false` if the sweeps did not converge or a value is not finite.
+fn orthogonalise_rows(b: &mut [C64], rows: usize, len: usize, w: &mut [C64]) -> bool {
+    debug_assert_eq!(b.len(), rows * len);
+    debug_assert_eq!(w.len(), rows * rows);
+    w.fill(C64::new(0.0, 0.0));
+    for i in 0..rows {
+        w[i * rows + i] = C64::new(1.0, 0.0);
+    }
+    let tol = f64::EPSILON * len.max(2) as f64;
+    // Inner products below this are round-off of the whole matrix: rotating them away would
+    // change entries by less than eps |b|, and rows that small may never converge in the
+    // relative test (their squared norms underflow).
+    let total: f64 = b.iter().map(|z| z.norm_sqr()).sum();
+    let floor = f64::EPSILON * f64::EPSILON * total;
+    for _ in 0..MAX_SWEEPS {
+        let mut rotated = false;
+        for i in 0..rows.saturating_sub(1) {
+            for j in i + 1..rows {
+                let (head, tail) = b.split_at_mut(j * len);
+                let bi = &mut head[i * len..(i + 1) * len];
+                let bj = &mut tail[..len];
+                let (mut a, mut bb, mut g) = (0.0f64, 0.0f64, C64::new(0.0, 0.0));
+                for (x, y) in bi.iter().zip(bj.iter()) {
+                    a += x.norm_sqr();
+                    bb += y.norm_sqr();
+                    g += x * y.conj();
+                }
+                // `norm()` (an overflow-safe `hypot`) cost 14% of a small circuit; the plain
+                // square root is exact unless the square underflows, and the phase below
+                // must have modulus 1 to round-off or the rotation is not unitary.
+                let sq = g.norm_sqr();
+                let abs_g = if sq > 1e-280 { sq.sqrt() } else { g.norm() };
+                if !abs_g.is_finite() || !a.is_finite() || !bb.is_finite() {
+                    return false;
+                }
+                if abs_g <= tol * a.sqrt() * bb.sqrt() || abs_g <= floor {
+                    continue;
+                }
+                rotated = true;
+                let phase = g / abs_g;
+                let z = (bb - a) / (2.0 * abs_g);
+                // sqrt(1 + z^2) without overflow (|z| can reach ~1/tol^2 * a/b); |t| <= 1.
+                let root = if z.abs() < 1e150 {
+                    (1.0 + z * z).sqrt()
+                } else {
+                    z.abs()
+                };
+                let t = z.signum() / (z.abs() + root);
+                let c = 1.0 / (1.0 + t * t).sqrt();
+                let s = c * t;
+                for (x, y) in bi.iter_mut().zip(bj.iter_mut()) {
+                    let (p, q) = (*x, phase * *y);
+                    *x = p * c - q * s;
+                    *y = p * s + q * c;
+                }
+                let (head, tail) = w.split_at_mut(j * rows);
+                let wi = &mut head[i * rows..(i + 1) * rows];
+                let wj = &mut tail[..rows];
+                let back = phase.conj();
+                for (x, y) in wi.iter_mut().zip(wj.iter_mut()) {
+                    let (p, q) = (*x, back * *y);
+                    *x = p * c - q * s;
+                    *y = p * s + q * c;
+                }
+            }
+        }
+        if !rotated {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether [`split_left`] takes an `m x n` matrix.
+pub(crate) fn takes(m: usize, n: usize) -> bool {
+    m.min(n) <= JACOBI_MAX_ROWS && m.max(n) <= JACOBI_MAX_LEN
+}
+
+/// The left split `A = U (rest)` of a small `a` (see [`takes`]) by one-sided Jacobi on its
+/// rows, or `None` if that does not converge or a value is not finite (the caller falls back
+/// to the general path).
+///
+/// As [`super::split_left`]: `u` has orthonormal columns, `s` is non-increasing and holds the
+/// norms of the rows of `rest`, `u * rest = a`. With `m <= n`, `u` is the accumulated
+/// `m x m` rotation; with `m > n` the matrix is first reduced to its `n x n` triangular
+/// factor `A = Q R` and `u = Q W`, so `u` is a product of orthonormal factors either way
+/// (never a normalised vector, which would lose orthogonality for tiny singular values).
+pub(crate) fn split_left(a: MatRef<'_, C64>) -> Option<LeftSplit> {
+    let (m, n) = a.shape();
+    debug_assert!(takes(m, n));
+    if m > n {
+        let (q, r) = super::householder::thin_qr(a);
+        let f = split_left(r.as_ref())?;
+        let u = Mat::<C64>::from_fn(m, n, |i, t| (0..n).map(|j| q[(i, j)] * f.u[(j, t)]).sum());
+        return Some(LeftSplit { u, ..f });
+    }
+    let (rows, len) = (m, n);
+    let mut b = [C64::new(0.0, 0.0); JACOBI_MAX_ROWS * JACOBI_MAX_LEN];
+    let b = &mut b[..rows * len];
+    for i in 0..rows {
+        for k in 0..len {
+            b[i * len + k] = a[(i, k)];
+        }
+    }
+    let mut w = [C64::new(0.0, 0.0); JACOBI_MAX_ROWS * JACOBI_MAX_ROWS];
+    let w = &mut w[..rows * rows];
+    if !orthogonalise_rows(b, rows, len, w) {
+        return None;
+    }
+    let mut norms = [0.0f64; JACOBI_MAX_ROWS];
+    for (i, norm) in norms.iter_mut().enumerate().take(rows) {
+        *norm = b[i * len..(i + 1) * len]
+            .iter()
+            .map(|z| z.norm_sqr())
+            .sum::<f64>()
+            .sqrt();
+    }
+    let mut order = [0usize; JACOBI_MAX_ROWS];
+    for (t, o) in order.iter_mut().enumerate() {
+        *o = t;
+    }
+    let order = &mut order[..rows];
+    order.sort_by(|&x, &y| norms[y].total_cmp(&norms[x]));
+    let s: Vec<f64> = order.iter().map(|&t| norms[t]).collect();
+    if !s.iter().all(|x| x.is_finite()) {
+        return None;
+    }
+    // A = W b: u[:, t] = W[:, o_t], rest[t, :] = b[o_t, :].
+    let u = Mat::<C64>::from_fn(m, m, |i, t| w[order[t] * rows + i]);
+    let rest = Mat::<C64>::from_fn(m, n, |t, j| b[order[t] * len + j]);
+    Some(LeftSplit { u, s, rest })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
+
+    /// A random `m x n` matrix of rank at most `rank` with singular values spread over
+    /// `spread` orders of magnitude.
+    fn random(m: usize, n: usize, rank: usize, spread: f64, seed: u64) -> Mat<C64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut g = |r: usize, c: usize| {
+            Mat::<C64>::from_fn(r, c, |_, _| {
+                C64::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5)
+            })
+        };
+        let (x, y) = (g(m, rank), g(rank, n));
+        Mat::<C64>::from_fn(m, n, |i, j| {
+            (0..rank)
+                .map(|t| x[(i, t)] * y[(t, j)] * 10f64.powf(-spread * t as f64 / rank as f64))
+                .sum()
+        })
+    }
+
+    fn check(a: &Mat<C64>) -> LeftSplit {
+        let (m, n) = a.shape();
+        let f = split_left(a.as_ref()).expect("converges");
+        let k = f.s.len();
+        assert_eq!(k, m.min(n));
+        assert!(f.s.windows(2).all(|w| w[0] >= w[1]), "{:?}", f.s);
+        let scale = f.s[0].max(1e-300);
+        // u * rest = a.
+        for i in 0..m {
+            for j in 0..n {
+                let z: C64 = (0..k).map(|t| f.u[(i, t)] * f.rest[(t, j)]).sum();
+                assert!(
+                    (z - a[(i, j)]).norm() < 1e-13 * scale,
+                    "{m}x{n} at ({i},{j})"
+                );
+            }
+        }
+        // Columns of u are orthonormal; rows of rest have norms s and are orthogonal.
+        for t in 0..k {
+            for r in 0..k {
+                let uu: C64 = (0..m).map(|i| f.u[(i, t)].conj() * f.u[(i, r)]).sum();
+                let want = if t == r { 1.0 } else { 0.0 };
+                assert!((uu - want).norm() < 1e-13, "{m}x{n} u cols {t},{r}: {uu}");
+                let rr: C64 = (0..n).map(|j| f.rest[(t, j)] * f.rest[(r, j)].conj()).sum();
+                let want = if t == r { f.s[t] * f.s[t] } else { 0.0 };
+                assert!(
+                    (rr - want).norm() <= 1e-13 * scale * scale,
+                    "{m}x{n} rest {t},{r}"
+                );
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn every_shape_and_rank() {
+        let mut seed = 0;
+        for m in (1..=JACOBI_MAX_LEN).filter(|&m| m <= 12 || m % 13 == 0 || m == 64) {
+            for n in
+                (1..=JACOBI_MAX_LEN).filter(|&n| takes(m, n) && (n <= 12 || n % 13 == 0 || n == 64))
+            {
+                for rank in [1, m.min(n).div_ceil(2), m.min(n)] {
+                    seed += 1;
+                    check(&random(m, n, rank, 0.0, seed));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn singular_values_match_faer() {
+        // Twelve orders of magnitude between the largest and smallest singular value; both
+        // are backward stable, so they agree to round-off of the largest.
+        for (m, n) in [(8, 8), (4, 16), (16, 4), (8, 16), (16, 2), (2, 8)] {
+            let a = random(m, n, m.min(n), 12.0, (m * 100 + n) as u64);
+            let f = check(&a);
+            let reference = super::super::checked_svd(
+                a.as_ref(),
+                crate::Parallelism::Sequential,
+                crate::SvdBackend::Faer,
+            )
+            .expect("faer converges");
+            for (x, y) in f.s.iter().zip(&reference.s) {
+                assert!((x - y).abs() <= 1e-14 * reference.s[0], "{x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn zero_and_product_inputs() {
+        // A zero matrix: all singular values zero, u * rest = 0.
+        let f = check(&Mat::<C64>::zeros(4, 2));
+        assert!(f.s.iter().all(|&x| x == 0.0));
+        // A product state's cut: rank one, exactly.
+        let a = Mat::<C64>::from_fn(4, 4, |i, j| {
+            C64::new((i + 1) as f64, 0.0) * (j as f64 - 1.5)
+        });
+        let f = check(&a);
+        assert!(f.s[1..].iter().all(|&x| x < 1e-14 * f.s[0]), "{:?}", f.s);
+    }
+
+    #[test]
+    fn a_cut_from_a_mixed_circuit() {
+        // Two non-zero columns with entries down to 1e-21: a cut that once lost 4% of its
+        // weight to a precedence slip in the rotation.
+        let e = [
+            (1.7327624223427386e-17, 2.1281956158297456e-17),
+            (-0.6929609079057988, -0.09294784771995866),
+            (0.0, 0.0),
+            (0.0, 0.0),
+            (0.008254936296711023, -0.019302012092862034),
+            (-0.05882838983367408, 0.08523137112636418),
+            (0.0, 0.0),
+            (0.0, 0.0),
+            (0.09294784771995855, 0.692960907905799),
+            (6.841867490905785e-21, -1.115936929358709e-20),
+            (0.0, 0.0),
+            (0.0, 0.0),
+            (0.013767674633630921, 0.1026431547142099),
+            (-0.0013984578365646596, 0.02094650232795681),
+            (0.0, 0.0),
+            (0.0, 0.0),
+        ];
+        let a = Mat::<C64>::from_fn(4, 4, |i, j| C64::new(e[i * 4 + j].0, e[i * 4 + j].1));
+        let f = check(&a);
+        let total: f64 = f.s.iter().map(|x| x * x).sum();
+        assert!((total - a.squared_norm_l2()).abs() < 1e-14);
+    }
+
+    #[test]
+    fn non_finite_input_is_refused() {
+        let mut a = random(4, 4, 4, 0.0, 7);
+        a[(1, 2)] = C64::new(f64::NAN, 0.0);
+        assert!(split_left(a.as_ref()).is_none());
+        a[(1, 2)] = C64::new(f64::INFINITY, 0.0);
+        assert!(split_left(a.as_ref()).is_none());
+    }
+}
