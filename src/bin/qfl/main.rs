@@ -301,19 +301,35 @@ fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
 
-/// Runs one two-qubit MPS update and read-out before anything is timed. The first update of a
-/// process pays about 1 ms of one-time set-up in the linear algebra (faer's matrix kernels
-/// read the CPU's cache sizes from sysfs, the standard library reads the CPU count), which
-/// is start-up like the peers' imports, not simulation: measured by `perf` on a 2-qubit
-/// circuit, where it was nearly all of the reported simulation time. Errors are ignored
-/// (nothing depends on this).
+/// Runs a small entangling MPS circuit and read-out before anything is timed. The first
+/// use of faer's kernels in a process pays about 1 ms of one-time set-up (they read the
+/// CPU's cache sizes from sysfs; the standard library reads the CPU count), which is
+/// start-up like the peers' imports, not simulation: measured by `perf` on a 2-qubit circuit,
+/// where it was nearly all of the reported simulation time. Small cuts bypass faer (see
+/// `linalg::jacobi`), so the circuit entangles 10 qubits until the middle cuts are wide
+/// enough (`64 x 64`) for faer's eigensolver and products: warming only the small path left
+/// the set-up inside the first wide cut of `dnn_n8` (1.1 ms -> 1.8 ms reported). Errors are
+/// ignored (nothing depends on this).
 fn warm_up_linear_algebra() {
-    let Ok(mut psi) = MpsState::new(2, MpsConfig::default()) else {
+    const N: usize = 10;
+    let Ok(mut psi) = MpsState::new(N, MpsConfig::default()) else {
         return;
     };
-    for (gate, qubits) in [(qfl::Gate::H, &[0][..]), (qfl::Gate::Cx, &[0, 1][..])] {
-        if let Ok(m) = gate.matrix(&[], &[]) {
-            let _ = psi.apply_matrix(&m, qubits);
+    let (Ok(h), Ok(t), Ok(cx)) = (
+        qfl::Gate::H.matrix(&[], &[]),
+        qfl::Gate::T.matrix(&[], &[]),
+        qfl::Gate::Cx.matrix(&[], &[]),
+    ) else {
+        return;
+    };
+    for layer in 0..6 {
+        for q in 0..N {
+            let _ = psi.apply_matrix(if (q + layer) % 3 == 0 { &t } else { &h }, &[q]);
+        }
+        for first in [0, 1] {
+            for q in (first..N - 1).step_by(2) {
+                let _ = psi.apply_matrix(&cx, &[q, q + 1]);
+            }
         }
     }
     let _ = psi.z_expectations();
