@@ -640,22 +640,43 @@ pub(crate) fn self_adjoint_eigenvectors(
     Some(vecs)
 }
 
+/// Test matrices shared by the linear-algebra tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_support {
+    use faer::Mat;
+    use num_complex::Complex64 as C64;
     use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 
-    fn random(m: usize, n: usize, rank: usize, seed: u64) -> Mat<C64> {
+    /// A random complex `m x n` matrix of rank at most `rank`, its singular values spread
+    /// over about `spread` orders of magnitude (0: no grading), from `seed`.
+    pub(crate) fn random_matrix(
+        m: usize,
+        n: usize,
+        rank: usize,
+        spread: f64,
+        seed: u64,
+    ) -> Mat<C64> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut g = |r: usize, c: usize| {
             Mat::<C64>::from_fn(r, c, |_, _| {
                 C64::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5)
             })
         };
-        let (a, b) = (g(m, rank), g(rank, n));
-        let mut c = Mat::<C64>::zeros(m, n);
-        mul(c.as_mut(), a.as_ref(), b.as_ref(), Parallelism::Sequential);
-        c
+        let (x, y) = (g(m, rank), g(rank, n));
+        Mat::<C64>::from_fn(m, n, |i, j| {
+            (0..rank)
+                .map(|t| x[(i, t)] * y[(t, j)] * 10f64.powf(-spread * t as f64 / rank as f64))
+                .sum()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random(m: usize, n: usize, rank: usize, seed: u64) -> Mat<C64> {
+        test_support::random_matrix(m, n, rank, 0.0, seed)
     }
 
     fn tol(m: usize, n: usize) -> f64 {

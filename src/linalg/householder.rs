@@ -83,17 +83,9 @@ pub(crate) fn thin_qr(a: MatRef<'_, C64>) -> (Mat<C64>, Mat<C64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 
     fn random(m: usize, n: usize, rank: usize, seed: u64) -> Mat<C64> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut g = |r: usize, c: usize| {
-            Mat::<C64>::from_fn(r, c, |_, _| {
-                C64::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5)
-            })
-        };
-        let (x, y) = (g(m, rank), g(rank, n));
-        Mat::<C64>::from_fn(m, n, |i, j| (0..rank).map(|t| x[(i, t)] * y[(t, j)]).sum())
+        super::super::test_support::random_matrix(m, n, rank, 0.0, seed)
     }
 
     fn check(a: &Mat<C64>) {

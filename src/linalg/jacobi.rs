@@ -170,24 +170,8 @@ pub(crate) fn split_left(a: MatRef<'_, C64>) -> Option<LeftSplit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 
-    /// A random `m x n` matrix of rank at most `rank` with singular values spread over
-    /// `spread` orders of magnitude.
-    fn random(m: usize, n: usize, rank: usize, spread: f64, seed: u64) -> Mat<C64> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut g = |r: usize, c: usize| {
-            Mat::<C64>::from_fn(r, c, |_, _| {
-                C64::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5)
-            })
-        };
-        let (x, y) = (g(m, rank), g(rank, n));
-        Mat::<C64>::from_fn(m, n, |i, j| {
-            (0..rank)
-                .map(|t| x[(i, t)] * y[(t, j)] * 10f64.powf(-spread * t as f64 / rank as f64))
-                .sum()
-        })
-    }
+    use super::super::test_support::random_matrix as random;
 
     fn check(a: &Mat<C64>) -> LeftSplit {
         let (m, n) = a.shape();
