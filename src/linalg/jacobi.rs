@@ -1,11 +1,13 @@
 //! One-sided (Hestenes) Jacobi SVD for the small cuts of low-bond chains.
 //!
-//! At the cuts of a chain of a few qubits (`2chi <= 16`) a general SVD or eigensolver spends
-//! more time setting up (workspace sizing, allocation, blocking decisions) than computing.
-//! Plane rotations on the rows of the short side of the matrix need no workspace beyond the
-//! matrix and the accumulated rotation, converge in a few sweeps, and give singular values with
-//! high relative accuracy: the rows end up pairwise orthogonal to a tolerance relative to their
-//! own norms, so even a tiny singular value's direction is orthogonal to the others.
+//! At the cuts of a chain of a few qubits (short side at most 8, long side at most 16) a
+//! general SVD or eigensolver spends more time setting up (workspace sizing, allocation,
+//! blocking decisions) than computing. Plane rotations on the rows of the short side of the
+//! matrix need no workspace beyond the matrix and the accumulated rotation, converge in a few
+//! sweeps, and leave the rows pairwise orthogonal to a tolerance relative to their own norms
+//! (down to round-off of the whole matrix, `eps^2 |A|^2` in the inner products), so the
+//! singular values are the rows' norms and the accumulated rotation is unitary by
+//! construction.
 //!
 //! The rotation that orthogonalises rows `b_i`, `b_j` diagonalises their 2 x 2 Gram matrix
 //! `[[a, g], [conj g, b]]` with `a = |b_i|^2`, `b = |b_j|^2`, `g = <b_i, b_j> = |g| e^{i phi}`:
