@@ -25,10 +25,49 @@ pub const UNITARY_TOLERANCE: f64 = 1e-10;
 #[derive(Clone, Debug, PartialEq)]
 pub struct GateMatrix {
     n_qubits: usize,
-    data: [C64; 64],
+    data: Entries,
+}
+
+/// The entries of a [`GateMatrix`]: one- and two-qubit matrices inline (256 bytes, cheap to
+/// build and copy once per gate of a run), three-qubit ones on the heap. Entries past
+/// `dim * dim` are zero, so the derived equality compares matrices.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // inline on purpose: no allocation per gate of a run
+enum Entries {
+    Small([C64; 16]),
+    Large(Box<[C64; 64]>),
+}
+
+impl std::ops::Deref for Entries {
+    type Target = [C64];
+    fn deref(&self) -> &[C64] {
+        match self {
+            Entries::Small(a) => a,
+            Entries::Large(a) => &a[..],
+        }
+    }
+}
+
+impl std::ops::DerefMut for Entries {
+    fn deref_mut(&mut self) -> &mut [C64] {
+        match self {
+            Entries::Small(a) => a,
+            Entries::Large(a) => &mut a[..],
+        }
+    }
 }
 
 impl GateMatrix {
+    /// The zero matrix on `n_qubits` (1..=3).
+    fn zeros(n_qubits: usize) -> Self {
+        let data = if n_qubits <= 2 {
+            Entries::Small([ZERO; 16])
+        } else {
+            Entries::Large(Box::new([ZERO; 64]))
+        };
+        GateMatrix { n_qubits, data }
+    }
+
     /// Builds a matrix from row-major entries; `entries.len()` must be `4^n_qubits` with
     /// `n_qubits` in 1..=3. Unitarity is not checked here (see [`Gate::unitary1`]).
     pub fn from_row_major(n_qubits: usize, entries: &[C64]) -> Result<Self> {
@@ -40,18 +79,18 @@ impl GateMatrix {
                 got: entries.len(),
             });
         }
-        let mut data = [ZERO; 64];
-        data[..dim * dim].copy_from_slice(entries);
-        Ok(GateMatrix { n_qubits, data })
+        let mut m = GateMatrix::zeros(n_qubits);
+        m.data[..dim * dim].copy_from_slice(entries);
+        Ok(m)
     }
 
     fn identity(n_qubits: usize) -> Self {
         let dim = 1 << n_qubits;
-        let mut data = [ZERO; 64];
+        let mut m = GateMatrix::zeros(n_qubits);
         for i in 0..dim {
-            data[i * dim + i] = ONE;
+            m.data[i * dim + i] = ONE;
         }
-        GateMatrix { n_qubits, data }
+        m
     }
 
     /// Number of qubits the matrix acts on.
@@ -67,6 +106,11 @@ impl GateMatrix {
     /// Row-major entries (`dim * dim` of them).
     pub fn as_slice(&self) -> &[C64] {
         &self.data[..self.dim() * self.dim()]
+    }
+
+    /// The row-major entries of a one-qubit matrix; `None` for two or three qubits.
+    pub fn as_2x2(&self) -> Option<[C64; 4]> {
+        (self.n_qubits == 1).then(|| [self.data[0], self.data[1], self.data[2], self.data[3]])
     }
 
     /// Entry at `(row, col)`.
@@ -125,10 +169,7 @@ impl GateMatrix {
             });
         }
         let dim = self.dim();
-        let mut out = GateMatrix {
-            n_qubits: self.n_qubits,
-            data: [ZERO; 64],
-        };
+        let mut out = GateMatrix::zeros(self.n_qubits);
         for r in 0..dim {
             for c in 0..dim {
                 out.data[r * dim + c] = (0..dim)
@@ -141,10 +182,7 @@ impl GateMatrix {
 
     /// `|1><1| ⊗ d`: the derivative of a controlled gate whose target block has derivative `d`.
     fn controlled_derivative(d: &GateMatrix) -> Self {
-        let mut m = GateMatrix {
-            n_qubits: d.n_qubits + 1,
-            data: [ZERO; 64],
-        };
+        let mut m = GateMatrix::zeros(d.n_qubits + 1);
         let dd = m.dim();
         let h = d.dim();
         for r in 0..h {
@@ -175,15 +213,19 @@ impl GateMatrix {
     }
 
     fn one(entries: [C64; 4]) -> Self {
-        let mut data = [ZERO; 64];
+        let mut data = [ZERO; 16];
         data[..4].copy_from_slice(&entries);
-        GateMatrix { n_qubits: 1, data }
+        GateMatrix {
+            n_qubits: 1,
+            data: Entries::Small(data),
+        }
     }
 
     fn two(entries: [C64; 16]) -> Self {
-        let mut data = [ZERO; 64];
-        data[..16].copy_from_slice(&entries);
-        GateMatrix { n_qubits: 2, data }
+        GateMatrix {
+            n_qubits: 2,
+            data: Entries::Small(entries),
+        }
     }
 }
 
@@ -194,6 +236,24 @@ pub struct Unitary1(GateMatrix);
 /// A user-supplied two-qubit unitary, checked on construction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unitary2(GateMatrix);
+
+/// How a gate acts (see [`Gate::action`]): the special forms let a simulator skip the full
+/// matrix for the gates of most circuits.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // built once per gate of a run: no allocation
+pub enum Action {
+    /// A one-qubit gate: its 2 x 2 matrix, row-major.
+    One([C64; 4]),
+    /// A two-qubit gate that applies the 2 x 2 block (row-major) to the second qubit when the
+    /// first is `|1>`, and nothing otherwise.
+    Controlled([C64; 4]),
+    /// The exchange of the two qubits.
+    Swap,
+    /// A diagonal two-qubit gate: its diagonal, first qubit most significant.
+    Diagonal([C64; 4]),
+    /// Any other gate: its full matrix.
+    General(GateMatrix),
+}
 
 /// The closed set of gates qfl simulates: the OpenQASM 2.0 `qelib1.inc` set plus checked
 /// user matrices. Angles are [`Param`]s, bound at run time.
@@ -293,30 +353,34 @@ pub enum Gate {
     Unitary2(Arc<Unitary2>),
 }
 
-fn rot(t: f64, pauli: char) -> GateMatrix {
+fn rot(t: f64, pauli: char) -> [C64; 4] {
     let (s, c) = (t / 2.0).sin_cos();
-    let c = C64::new(c, 0.0);
-    let s = C64::new(s, 0.0);
     match pauli {
-        'x' => GateMatrix::one([c, -I * s, -I * s, c]),
-        'y' => GateMatrix::one([c, -s, s, c]),
-        _ => GateMatrix::one([
-            C64::from_polar(1.0, -t / 2.0),
-            ZERO,
-            ZERO,
-            C64::from_polar(1.0, t / 2.0),
-        ]),
+        'x' => [
+            C64::new(c, 0.0),
+            C64::new(0.0, -s),
+            C64::new(0.0, -s),
+            C64::new(c, 0.0),
+        ],
+        'y' => [
+            C64::new(c, 0.0),
+            C64::new(-s, 0.0),
+            C64::new(s, 0.0),
+            C64::new(c, 0.0),
+        ],
+        // e^{-i t/2}, e^{i t/2}: the same values as `from_polar(1, -+t/2)`, one sincos.
+        _ => [C64::new(c, -s), ZERO, ZERO, C64::new(c, s)],
     }
 }
 
-fn u3(theta: f64, phi: f64, lambda: f64) -> GateMatrix {
+fn u3(theta: f64, phi: f64, lambda: f64) -> [C64; 4] {
     let (s, c) = (theta / 2.0).sin_cos();
-    GateMatrix::one([
+    [
         C64::new(c, 0.0),
         -C64::from_polar(s, lambda),
         C64::from_polar(s, phi),
         C64::from_polar(c, phi + lambda),
-    ])
+    ]
 }
 
 fn iswap() -> GateMatrix {
@@ -328,8 +392,8 @@ fn iswap() -> GateMatrix {
     ])
 }
 
-fn phase(l: f64) -> GateMatrix {
-    GateMatrix::one([ONE, ZERO, ZERO, C64::from_polar(1.0, l)])
+fn phase(l: f64) -> [C64; 4] {
+    [ONE, ZERO, ZERO, C64::from_polar(1.0, l)]
 }
 
 /// `cos(t/2) I - i sin(t/2) P⊗P` for P in {X, Y}.
@@ -496,72 +560,91 @@ impl Gate {
     /// [`Error::NonFiniteAngle`] if a bound angle is not finite (for example an index beyond
     /// the slices given).
     pub fn matrix(&self, theta: &[f64], x: &[f64]) -> Result<GateMatrix> {
-        let v = |p: &Param| self.bind(p, theta, x);
-        let h = C64::new(FRAC_1_SQRT_2, 0.0);
-        let m = match self {
-            Gate::I => GateMatrix::identity(1),
-            Gate::X => GateMatrix::one([ZERO, ONE, ONE, ZERO]),
-            Gate::Y => GateMatrix::one([ZERO, -I, I, ZERO]),
-            Gate::Z => GateMatrix::one([ONE, ZERO, ZERO, -ONE]),
-            Gate::H => GateMatrix::one([h, h, h, -h]),
-            Gate::S => GateMatrix::one([ONE, ZERO, ZERO, I]),
-            Gate::Sdg => GateMatrix::one([ONE, ZERO, ZERO, -I]),
-            Gate::T => phase(std::f64::consts::FRAC_PI_4),
-            Gate::Tdg => phase(-std::f64::consts::FRAC_PI_4),
-            Gate::Sx => {
-                let (a, b) = (C64::new(0.5, 0.5), C64::new(0.5, -0.5));
-                GateMatrix::one([a, b, b, a])
-            }
-            Gate::Sxdg => {
-                let (a, b) = (C64::new(0.5, -0.5), C64::new(0.5, 0.5));
-                GateMatrix::one([a, b, b, a])
-            }
-            Gate::Rx(p) => rot(v(p)?, 'x'),
-            Gate::Ry(p) => rot(v(p)?, 'y'),
-            Gate::Rz(p) => rot(v(p)?, 'z'),
-            Gate::P(p) => phase(v(p)?),
-            Gate::U2 { phi, lambda } => u3(std::f64::consts::FRAC_PI_2, v(phi)?, v(lambda)?),
-            Gate::U3 { theta, phi, lambda } => u3(v(theta)?, v(phi)?, v(lambda)?),
-            Gate::Cx => GateMatrix::controlled(&Gate::X.matrix(theta, x)?),
-            Gate::Cy => GateMatrix::controlled(&Gate::Y.matrix(theta, x)?),
-            Gate::Cz => GateMatrix::controlled(&Gate::Z.matrix(theta, x)?),
-            Gate::Ch => GateMatrix::controlled(&Gate::H.matrix(theta, x)?),
-            Gate::Crx(p) => GateMatrix::controlled(&rot(v(p)?, 'x')),
-            Gate::Cry(p) => GateMatrix::controlled(&rot(v(p)?, 'y')),
-            Gate::Crz(p) => GateMatrix::controlled(&rot(v(p)?, 'z')),
-            Gate::Cp(p) => GateMatrix::controlled(&phase(v(p)?)),
-            Gate::Cu3 { theta, phi, lambda } => {
-                GateMatrix::controlled(&u3(v(theta)?, v(phi)?, v(lambda)?))
-            }
-            Gate::Swap => GateMatrix::two([
+        Ok(match self.action(theta, x)? {
+            Action::One(u) => GateMatrix::one(u),
+            Action::Controlled(u) => GateMatrix::controlled(&GateMatrix::one(u)),
+            Action::Swap => GateMatrix::two([
                 ONE, ZERO, ZERO, ZERO, //
                 ZERO, ZERO, ONE, ZERO, //
                 ZERO, ONE, ZERO, ZERO, //
                 ZERO, ZERO, ZERO, ONE,
             ]),
-            Gate::ISwap => iswap(),
-            Gate::Rxx(p) => two_axis(v(p)?, 'x'),
-            Gate::Ryy(p) => two_axis(v(p)?, 'y'),
-            Gate::Rzz(p) => {
-                let t = v(p)?;
-                let (a, b) = (
-                    C64::from_polar(1.0, -t / 2.0),
-                    C64::from_polar(1.0, t / 2.0),
-                );
-                let mut m = GateMatrix::identity(2);
-                for (k, d) in [a, b, b, a].into_iter().enumerate() {
-                    m.data[k * 4 + k] = d;
+            Action::Diagonal(d) => {
+                let mut m = GateMatrix::zeros(2);
+                for (k, z) in d.into_iter().enumerate() {
+                    m.data[k * 4 + k] = z;
                 }
                 m
             }
-            Gate::Ccx => {
-                GateMatrix::controlled(&GateMatrix::controlled(&Gate::X.matrix(theta, x)?))
+            Action::General(m) => m,
+        })
+    }
+
+    /// How the gate acts, with angles bound from `theta` and `x`: the form a simulator can
+    /// apply without the full matrix where there is one (a 2 x 2 block, a controlled 2 x 2
+    /// block, an exchange), else the matrix. [`Gate::matrix`] is built from this.
+    ///
+    /// # Errors
+    /// As [`Gate::matrix`].
+    pub fn action(&self, theta: &[f64], x: &[f64]) -> Result<Action> {
+        let v = |p: &Param| self.bind(p, theta, x);
+        let h = C64::new(FRAC_1_SQRT_2, 0.0);
+        let x_block = [ZERO, ONE, ONE, ZERO];
+        Ok(match self {
+            Gate::I => Action::One([ONE, ZERO, ZERO, ONE]),
+            Gate::X => Action::One(x_block),
+            Gate::Y => Action::One([ZERO, -I, I, ZERO]),
+            Gate::Z => Action::One([ONE, ZERO, ZERO, -ONE]),
+            Gate::H => Action::One([h, h, h, -h]),
+            Gate::S => Action::One([ONE, ZERO, ZERO, I]),
+            Gate::Sdg => Action::One([ONE, ZERO, ZERO, -I]),
+            Gate::T => Action::One(phase(std::f64::consts::FRAC_PI_4)),
+            Gate::Tdg => Action::One(phase(-std::f64::consts::FRAC_PI_4)),
+            Gate::Sx => {
+                let (a, b) = (C64::new(0.5, 0.5), C64::new(0.5, -0.5));
+                Action::One([a, b, b, a])
             }
-            Gate::Cswap => GateMatrix::controlled(&Gate::Swap.matrix(theta, x)?),
-            Gate::Unitary1(u) => u.0.clone(),
-            Gate::Unitary2(u) => u.0.clone(),
-        };
-        Ok(m)
+            Gate::Sxdg => {
+                let (a, b) = (C64::new(0.5, -0.5), C64::new(0.5, 0.5));
+                Action::One([a, b, b, a])
+            }
+            Gate::Rx(p) => Action::One(rot(v(p)?, 'x')),
+            Gate::Ry(p) => Action::One(rot(v(p)?, 'y')),
+            Gate::Rz(p) => Action::One(rot(v(p)?, 'z')),
+            Gate::P(p) => Action::One(phase(v(p)?)),
+            Gate::U2 { phi, lambda } => {
+                Action::One(u3(std::f64::consts::FRAC_PI_2, v(phi)?, v(lambda)?))
+            }
+            Gate::U3 { theta, phi, lambda } => Action::One(u3(v(theta)?, v(phi)?, v(lambda)?)),
+            Gate::Cx => Action::Controlled(x_block),
+            Gate::Cy => Action::Controlled([ZERO, -I, I, ZERO]),
+            Gate::Cz => Action::Controlled([ONE, ZERO, ZERO, -ONE]),
+            Gate::Ch => Action::Controlled([h, h, h, -h]),
+            Gate::Crx(p) => Action::Controlled(rot(v(p)?, 'x')),
+            Gate::Cry(p) => Action::Controlled(rot(v(p)?, 'y')),
+            Gate::Crz(p) => Action::Controlled(rot(v(p)?, 'z')),
+            Gate::Cp(p) => Action::Controlled(phase(v(p)?)),
+            Gate::Cu3 { theta, phi, lambda } => {
+                Action::Controlled(u3(v(theta)?, v(phi)?, v(lambda)?))
+            }
+            Gate::Swap => Action::Swap,
+            Gate::ISwap => Action::General(iswap()),
+            Gate::Rxx(p) => Action::General(two_axis(v(p)?, 'x')),
+            Gate::Ryy(p) => Action::General(two_axis(v(p)?, 'y')),
+            Gate::Rzz(p) => {
+                let [a, _, _, b] = rot(v(p)?, 'z');
+                Action::Diagonal([a, b, b, a])
+            }
+            Gate::Ccx => Action::General(GateMatrix::controlled(&GateMatrix::controlled(
+                &GateMatrix::one(x_block),
+            ))),
+            Gate::Cswap => Action::General(GateMatrix::controlled(&Gate::Swap.matrix(theta, x)?)),
+            Gate::Unitary1(u) => {
+                let e = u.0.as_slice();
+                Action::One([e[0], e[1], e[2], e[3]])
+            }
+            Gate::Unitary2(u) => Action::General(u.0.clone()),
+        })
     }
 
     /// The derivative of the gate matrix with respect to each of its angles, in the order of
@@ -580,7 +663,7 @@ impl Gate {
         // dU3/d(theta, phi, lambda) at (t, p, l).
         let du3 = |t: f64, p: f64, l: f64| -> [GateMatrix; 3] {
             let (s, c) = (t / 2.0).sin_cos();
-            let dt = u3(t + PI, p, l).scaled(half);
+            let dt = GateMatrix::one(u3(t + PI, p, l)).scaled(half);
             let dp = GateMatrix::one([
                 ZERO,
                 ZERO,
@@ -607,13 +690,13 @@ impl Gate {
             Gate::P(p) => vec![dphase(v(p)?)],
             Gate::Cp(p) => vec![GateMatrix::controlled_derivative(&dphase(v(p)?))],
             Gate::Crx(p) => vec![GateMatrix::controlled_derivative(
-                &rot(v(p)? + PI, 'x').scaled(half),
+                &GateMatrix::one(rot(v(p)? + PI, 'x')).scaled(half),
             )],
             Gate::Cry(p) => vec![GateMatrix::controlled_derivative(
-                &rot(v(p)? + PI, 'y').scaled(half),
+                &GateMatrix::one(rot(v(p)? + PI, 'y')).scaled(half),
             )],
             Gate::Crz(p) => vec![GateMatrix::controlled_derivative(
-                &rot(v(p)? + PI, 'z').scaled(half),
+                &GateMatrix::one(rot(v(p)? + PI, 'z')).scaled(half),
             )],
             Gate::U3 {
                 theta: t,

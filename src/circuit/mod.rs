@@ -9,7 +9,7 @@ mod gate;
 mod param;
 mod program;
 
-pub use gate::{Gate, GateMatrix, UNITARY_TOLERANCE, Unitary1, Unitary2};
+pub use gate::{Action, Gate, GateMatrix, UNITARY_TOLERANCE, Unitary1, Unitary2};
 pub use param::Param;
 pub use program::{MAX_PROGRAM_BITS, MeasuredCircuit, Operation, Program, ProgramStats, Register};
 
@@ -184,25 +184,37 @@ impl Circuit {
     /// order a brick layer that always runs left to right costs a sweep of `n` QR steps back
     /// to the left end per layer, which this order removes. Returns instruction indices.
     pub fn sweep_order(&self) -> Vec<usize> {
-        // level[q]: moment of the last multi-qubit gate on q (0 before any).
+        // Bucket 2m holds the multi-qubit gates of moment m, bucket 2m + 1 the one-qubit
+        // gates after moment m on their qubit; level[q] is the moment of the last multi-qubit
+        // gate on q (0 before any). A counting sort keeps circuit order within a bucket.
         let mut level = vec![0usize; self.n_qubits];
-        let mut multi: Vec<Vec<usize>> = vec![Vec::new()];
-        let mut single: Vec<Vec<usize>> = vec![Vec::new()];
-        for (i, inst) in self.instructions.iter().enumerate() {
+        let mut bucket = Vec::with_capacity(self.instructions.len());
+        let mut moments = 1;
+        for inst in &self.instructions {
             let qs = inst.qubits();
             if qs.len() == 1 {
-                single[level[qs[0]]].push(i);
+                bucket.push(2 * level[qs[0]] + 1);
                 continue;
             }
             let moment = 1 + qs.iter().map(|&q| level[q]).max().unwrap_or(0);
-            if moment == multi.len() {
-                multi.push(Vec::new());
-                single.push(Vec::new());
-            }
-            multi[moment].push(i);
+            moments = moments.max(moment + 1);
+            bucket.push(2 * moment);
             for &q in qs {
                 level[q] = moment;
             }
+        }
+        let mut begin = vec![0usize; 2 * moments + 1];
+        for &b in &bucket {
+            begin[b + 1] += 1;
+        }
+        for b in 0..2 * moments {
+            begin[b + 1] += begin[b];
+        }
+        let mut order = vec![0usize; self.instructions.len()];
+        let mut next = begin.clone();
+        for (i, &b) in bucket.iter().enumerate() {
+            order[next[b]] = i;
+            next[b] += 1;
         }
         let span = |i: usize| {
             let qs = self.instructions[i].qubits();
@@ -210,9 +222,9 @@ impl Circuit {
             let hi = qs.iter().copied().max().unwrap_or(0);
             (lo, hi)
         };
-        let mut order = Vec::with_capacity(self.instructions.len());
         let mut centre = 0usize;
-        for (gates, singles) in multi.iter_mut().zip(&single) {
+        for m in 1..moments {
+            let gates = &mut order[begin[2 * m]..begin[2 * m + 1]];
             gates.sort_by_key(|&i| span(i));
             if let (Some(&first), Some(&last)) = (gates.first(), gates.last()) {
                 let (first_lo, _) = span(first);
@@ -224,8 +236,6 @@ impl Circuit {
                     centre = last_hi;
                 }
             }
-            order.extend_from_slice(gates);
-            order.extend_from_slice(singles);
         }
         order
     }

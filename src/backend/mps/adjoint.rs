@@ -422,9 +422,9 @@ impl AdjointPair for MpsAdjointPair {
         qubits: &[usize],
     ) -> Result<Vec<C64>> {
         check_gate_qubits(self.psi.n_qubits, u_dagger, qubits)?;
-        if qubits.len() == 1 {
-            self.psi.apply_one(u_dagger, qubits[0]);
-            self.lambda.apply_one(u_dagger, qubits[0]);
+        if let (1, Some(u)) = (qubits.len(), u_dagger.as_2x2()) {
+            self.psi.apply_one(&u, qubits[0]);
+            self.lambda.apply_one(&u, qubits[0]);
             let ms: Vec<Vec<C64>> = local.iter().map(|m| m.as_slice().to_vec()).collect();
             return Ok(self.window_overlaps(qubits[0], 1, &ms));
         }

@@ -44,21 +44,52 @@ impl Routing {
     }
 }
 
+/// Which gate argument sits on each site of a window of one to three sites: `arg_at[j]` is
+/// the argument on window offset `j`. Held inline (plans have one per gate), read as a slice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ArgAt {
+    len: usize,
+    at: [usize; 3],
+}
+
+impl ArgAt {
+    /// The one-site window of a one-qubit gate.
+    pub const ONE: ArgAt = ArgAt { len: 1, at: [0; 3] };
+
+    /// From the arguments on offsets `0..args.len()` (one to three of them).
+    pub fn new(args: &[usize]) -> Self {
+        debug_assert!((1..=3).contains(&args.len()));
+        let mut at = [0; 3];
+        at[..args.len()].copy_from_slice(args);
+        ArgAt {
+            len: args.len(),
+            at,
+        }
+    }
+}
+
+impl std::ops::Deref for ArgAt {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        &self.at[..self.len]
+    }
+}
+
 /// Where a gate is applied: the swaps that bring its qubits together, the window they end
 /// in, and which gate argument sits on each window site.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Route {
     pub swaps: Vec<usize>,
     pub start: usize,
-    pub arg_at: Vec<usize>,
+    pub arg_at: ArgAt,
 }
 
 /// The swaps that gather the qubits on `sites` (distinct) into a window: the qubit of rank
 /// `anchor` (by site) stays, the others move towards it.
 pub(crate) fn route(sites: &[usize], anchor: usize) -> Route {
     let k = sites.len();
-    let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by_key(|&a| sites[a]);
+    let mut order = ArgAt::new(&[0, 1, 2][..k]);
+    order.at[..k].sort_unstable_by_key(|&a| sites[a]);
     // The rank-r smallest of distinct sites is at least r, so start >= 0, and the largest is
     // at most n - 1, so the window fits.
     let start = sites[order[anchor]] - anchor;
@@ -87,10 +118,10 @@ pub(crate) fn route(sites: &[usize], anchor: usize) -> Route {
 /// The swaps that bring two qubits on `sites` together on the window `start, start + 1`
 /// (between them): the lower one moves up to `start`, the upper one down to `start + 1`.
 fn meet(sites: &[usize], start: usize) -> Route {
-    let order: Vec<usize> = if sites[0] < sites[1] {
-        vec![0, 1]
+    let order = if sites[0] < sites[1] {
+        ArgAt::new(&[0, 1])
     } else {
-        vec![1, 0]
+        ArgAt::new(&[1, 0])
     };
     let (lo, hi) = (sites[order[0]], sites[order[1]]);
     let mut swaps: Vec<usize> = (lo..start).collect();
@@ -200,21 +231,21 @@ pub(crate) enum Step {
     Gate {
         inst: usize,
         start: usize,
-        arg_at: Vec<usize>,
+        arg_at: ArgAt,
     },
     /// One two-site update on sites `start, start + 1`: the product of `parts`, in order.
     Fused { start: usize, parts: Vec<Part> },
 }
 
 /// A factor of a fused two-site update.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Part {
     /// Exchange the two qubits.
     Swap,
     /// One-qubit instruction `inst` on window offset `offset`.
     One { inst: usize, offset: usize },
     /// Two-qubit instruction `inst`, gate argument `arg_at[j]` on window offset `j`.
-    Two { inst: usize, arg_at: Vec<usize> },
+    Two { inst: usize, arg_at: ArgAt },
 }
 
 impl Part {
@@ -242,7 +273,7 @@ fn fuse(steps: Vec<Step>, n: usize) -> Vec<Step> {
             out.push(Step::Gate {
                 inst,
                 start: s,
-                arg_at: vec![0],
+                arg_at: ArgAt::ONE,
             });
         }
     };
@@ -336,23 +367,27 @@ impl Plan {
         let mut next_multi = 0;
         for &i in order {
             let qubits = instructions[i].qubits();
-            let sites: Vec<usize> = qubits.iter().map(|&q| layout.site(q)).collect();
             let k = qubits.len();
+            let mut at = [0usize; 3];
+            for (s, &q) in at.iter_mut().zip(qubits) {
+                *s = layout.site(q);
+            }
+            let sites = &at[..k];
             if k == 1 {
                 steps.push(Step::Gate {
                     inst: i,
                     start: sites[0],
-                    arg_at: vec![0],
+                    arg_at: ArgAt::ONE,
                 });
                 continue;
             }
             next_multi += 1;
             let (route, back) = if layout.gather_cost(qubits) == 0 {
-                (self::route(&sites, 0), false)
+                (self::route(sites, 0), false)
             } else {
                 match routing {
-                    Routing::SwapBack => (self::route(&sites, k / 2), true),
-                    Routing::Lookahead => choose(&layout, &sites, &multi[next_multi..], window),
+                    Routing::SwapBack => (self::route(sites, k / 2), true),
+                    Routing::Lookahead => choose(&layout, sites, &multi[next_multi..], window),
                 }
             };
             for &b in &route.swaps {

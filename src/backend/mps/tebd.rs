@@ -515,8 +515,8 @@ impl MpsState {
                         arg_at,
                     } => {
                         let m = instructions[*inst].gate().matrix(theta, x)?;
-                        if arg_at.len() == 1 {
-                            super::apply_one_to_site(&mut h.b[*start], &m);
+                        if let (1, Some(u)) = (arg_at.len(), m.as_2x2()) {
+                            super::apply_one_to_site(&mut h.b[*start], &u);
                             singles += 1;
                         } else {
                             batch.push((*start, window_matrix(&m, arg_at)));
@@ -524,7 +524,10 @@ impl MpsState {
                         }
                     }
                     Step::Fused { start, parts } => {
-                        batch.push((*start, fused_matrix(parts, instructions, theta, x)?));
+                        batch.push((
+                            *start,
+                            fused_matrix(parts, instructions, theta, x)?.to_vec(),
+                        ));
                         let gates = parts.iter().filter(|p| p.is_instruction()).count();
                         counts.push((parts.len() - gates, gates));
                     }
