@@ -20,64 +20,100 @@ pub(crate) fn thin_qr(a: MatRef<'_, C64>) -> (Mat<C64>, Mat<C64>) {
     let (m, n) = a.shape();
     debug_assert!(m <= SMALL_QR_MAX_DIM && n <= SMALL_QR_MAX_DIM);
     let k = m.min(n);
-    // Column-major working copy; reflector j is stored in `v` (rows j.., column j) with
-    // `beta[j] = 2 / |v_j|^2` (0 for the identity).
-    let mut w = [ZERO; SMALL_QR_MAX_DIM * SMALL_QR_MAX_DIM];
+    let mut w = vec![ZERO; m * n];
     for j in 0..n {
         for i in 0..m {
             w[j * m + i] = a[(i, j)];
         }
     }
-    let mut v = [ZERO; SMALL_QR_MAX_DIM * SMALL_QR_MAX_DIM];
+    let mut q = Mat::<C64>::zeros(m, k);
+    let mut qv = vec![ZERO; m * k];
+    qr_in_place(&mut w, m, n, &mut qv);
+    for t in 0..k {
+        for i in 0..m {
+            q[(i, t)] = qv[t * m + i];
+        }
+    }
+    let r = Mat::<C64>::from_fn(k, n, |i, j| if i <= j { w[j * m + i] } else { ZERO });
+    (q, r)
+}
+
+/// Thin QR in place of the column-major `m x n` matrix `w` (both dimensions at most
+/// [`SMALL_QR_MAX_DIM`]): on return the upper triangle of the first `k = min(m, n)` rows of
+/// `w` holds `R` (entries below the diagonal hold reflector data, not zeros), and `q`
+/// (column-major `m x k`, at least `m k` long) holds `Q`. No allocation: callers at small
+/// bonds keep both on the stack.
+pub(crate) fn qr_in_place(w: &mut [C64], m: usize, n: usize, q: &mut [C64]) {
+    debug_assert!(m <= SMALL_QR_MAX_DIM && n <= SMALL_QR_MAX_DIM);
+    debug_assert!(w.len() >= m * n && q.len() >= m * m.min(n));
+    let k = m.min(n);
+    // Reflector j is v_j = (v0[j], w[j+1.., j]) on rows j.., with beta[j] = 2 / |v_j|^2
+    // (0 for the identity): LAPACK's storage, with the leading entry kept aside.
+    let mut v0 = [ZERO; SMALL_QR_MAX_DIM];
     let mut beta = [0.0f64; SMALL_QR_MAX_DIM];
     for j in 0..k {
         let x = &w[j * m + j..(j + 1) * m];
-        let norm = x.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt();
         let x0 = x[0];
-        if x[1..].iter().all(|z| *z == ZERO) {
+        let tail: f64 = x[1..].iter().map(|z| z.norm_sqr()).sum();
+        if tail == 0.0 {
             // Already zero below the diagonal: no reflection.
             continue;
         }
+        let norm = (x0.norm_sqr() + tail).sqrt();
         let phase = if x0 == ZERO {
             C64::new(1.0, 0.0)
         } else {
             x0 / x0.norm_sqr().sqrt()
         };
         let alpha = -phase * norm;
-        let vj = &mut v[j * m + j..(j + 1) * m];
-        vj.copy_from_slice(x);
-        vj[0] -= alpha;
-        let vnorm2: f64 = vj.iter().map(|z| z.norm_sqr()).sum();
-        beta[j] = 2.0 / vnorm2;
-        // Column j becomes alpha e_1; later columns get H = I - beta v v^H.
+        v0[j] = x0 - alpha;
+        beta[j] = 2.0 / (v0[j].norm_sqr() + tail);
+        // Column j becomes alpha e_1 (its tail keeps v_j); later columns get
+        // H = I - beta v v^H.
         w[j * m + j] = alpha;
-        w[j * m + j + 1..(j + 1) * m].fill(ZERO);
         for c in j + 1..n {
-            let col = &mut w[c * m + j..(c + 1) * m];
-            let d: C64 = vj.iter().zip(col.iter()).map(|(p, q)| p.conj() * q).sum();
+            let (head, rest) = w.split_at_mut(c * m);
+            let v_tail = &head[j * m + j + 1..(j + 1) * m];
+            let col = &mut rest[j..m];
+            let d: C64 = v0[j].conj() * col[0]
+                + v_tail
+                    .iter()
+                    .zip(&col[1..])
+                    .map(|(p, q)| p.conj() * q)
+                    .sum::<C64>();
             let f = d * beta[j];
-            for (q, p) in col.iter_mut().zip(vj.iter()) {
+            col[0] -= f * v0[j];
+            for (q, p) in col[1..].iter_mut().zip(v_tail) {
                 *q -= f * p;
             }
         }
     }
-    let r = Mat::<C64>::from_fn(k, n, |i, j| if i <= j { w[j * m + i] } else { ZERO });
     // Q = H_0 H_1 ... H_{k-1} I[:, :k], the last reflector applied first.
-    let mut q = Mat::<C64>::identity(m, k);
+    let q = &mut q[..m * k];
+    q.fill(ZERO);
+    for t in 0..k {
+        q[t * m + t] = C64::new(1.0, 0.0);
+    }
     for j in (0..k).rev() {
         if beta[j] == 0.0 {
             continue;
         }
-        let vj = &v[j * m + j..(j + 1) * m];
+        let v_tail = &w[j * m + j + 1..(j + 1) * m];
         for c in j..k {
-            let d: C64 = (j..m).map(|i| vj[i - j].conj() * q[(i, c)]).sum();
+            let col = &mut q[c * m + j..(c + 1) * m];
+            let d: C64 = v0[j].conj() * col[0]
+                + v_tail
+                    .iter()
+                    .zip(&col[1..])
+                    .map(|(p, q)| p.conj() * q)
+                    .sum::<C64>();
             let f = d * beta[j];
-            for i in j..m {
-                q[(i, c)] -= f * vj[i - j];
+            col[0] -= f * v0[j];
+            for (q, p) in col[1..].iter_mut().zip(v_tail) {
+                *q -= f * p;
             }
         }
     }
-    (q, r)
 }
 
 #[cfg(test)]

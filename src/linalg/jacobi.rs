@@ -114,6 +114,38 @@ pub(crate) fn takes(m: usize, n: usize) -> bool {
     m.min(n) <= JACOBI_MAX_ROWS && m.max(n) <= JACOBI_MAX_LEN
 }
 
+/// Room for one factor of a small split: `m x k` for `u`, `k x n` for `rest`.
+pub(crate) const CAP: usize = JACOBI_MAX_ROWS * JACOBI_MAX_LEN;
+
+/// A left split `A = U (rest)` held on the stack (see [`split_small`]): `u` is `m x k`
+/// column-major, `rest` is `k x n` column-major, `s` the `k` non-increasing row norms of
+/// `rest`, `k = min(m, n)`.
+pub(crate) struct SmallSplit {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub u: [C64; CAP],
+    pub s: [f64; JACOBI_MAX_ROWS],
+    pub rest: [C64; CAP],
+}
+
+impl SmallSplit {
+    /// `u[(i, t)]`.
+    pub fn u(&self, i: usize, t: usize) -> C64 {
+        self.u[t * self.m + i]
+    }
+
+    /// `rest[(t, j)]`.
+    pub fn rest(&self, t: usize, j: usize) -> C64 {
+        self.rest[j * self.k + t]
+    }
+
+    /// The singular values, non-increasing.
+    pub fn s(&self) -> &[f64] {
+        &self.s[..self.k]
+    }
+}
+
 /// The left split `A = U (rest)` of a small `a` (see [`takes`]) by one-sided Jacobi on its
 /// rows, or `None` if that does not converge or a value is not finite (the caller falls back
 /// to the general path).
@@ -124,16 +156,48 @@ pub(crate) fn takes(m: usize, n: usize) -> bool {
 /// factor `A = Q R` and `u = Q W`, so `u` is a product of orthonormal factors either way
 /// (never a normalised vector, which would lose orthogonality for tiny singular values).
 pub(crate) fn split_left(a: MatRef<'_, C64>) -> Option<LeftSplit> {
+    let f = split_small(a)?;
+    let (m, n, k) = (f.m, f.n, f.k);
+    Some(LeftSplit {
+        u: Mat::<C64>::from_fn(m, k, |i, t| f.u(i, t)),
+        s: f.s().to_vec(),
+        rest: Mat::<C64>::from_fn(k, n, |t, j| f.rest(t, j)),
+    })
+}
+
+/// [`split_left`] without allocation: the factors on the stack.
+pub(crate) fn split_small(a: MatRef<'_, C64>) -> Option<SmallSplit> {
     let (m, n) = a.shape();
     debug_assert!(takes(m, n));
     if m > n {
-        let (q, r) = super::householder::thin_qr(a);
-        let f = split_left(r.as_ref())?;
-        let u = Mat::<C64>::from_fn(m, n, |i, t| (0..n).map(|j| q[(i, j)] * f.u[(j, t)]).sum());
-        return Some(LeftSplit { u, ..f });
+        // A = Q R, R = W rest: u = Q W (m x n).
+        let mut w = [C64::new(0.0, 0.0); CAP];
+        for j in 0..n {
+            for i in 0..m {
+                w[j * m + i] = a[(i, j)];
+            }
+        }
+        let mut q = [C64::new(0.0, 0.0); CAP];
+        super::householder::qr_in_place(&mut w[..m * n], m, n, &mut q[..m * n]);
+        let mut r = [C64::new(0.0, 0.0); JACOBI_MAX_ROWS * JACOBI_MAX_ROWS];
+        for j in 0..n {
+            for i in 0..=j {
+                r[j * n + i] = w[j * m + i];
+            }
+        }
+        let mut f = split_small(MatRef::from_column_major_slice(&r[..n * n], n, n))?;
+        let mut u = [C64::new(0.0, 0.0); CAP];
+        for t in 0..n {
+            for i in 0..m {
+                u[t * m + i] = (0..n).map(|j| q[j * m + i] * f.u[t * n + j]).sum();
+            }
+        }
+        f.m = m;
+        f.u = u;
+        return Some(f);
     }
     let (rows, len) = (m, n);
-    let mut b = [C64::new(0.0, 0.0); JACOBI_MAX_ROWS * JACOBI_MAX_LEN];
+    let mut b = [C64::new(0.0, 0.0); CAP];
     let b = &mut b[..rows * len];
     for i in 0..rows {
         for k in 0..len {
@@ -159,14 +223,26 @@ pub(crate) fn split_left(a: MatRef<'_, C64>) -> Option<LeftSplit> {
     }
     let order = &mut order[..rows];
     order.sort_by(|&x, &y| norms[y].total_cmp(&norms[x]));
-    let s: Vec<f64> = order.iter().map(|&t| norms[t]).collect();
-    if !s.iter().all(|x| x.is_finite()) {
-        return None;
-    }
+    let mut f = SmallSplit {
+        m,
+        n,
+        k: m,
+        u: [C64::new(0.0, 0.0); CAP],
+        s: [0.0; JACOBI_MAX_ROWS],
+        rest: [C64::new(0.0, 0.0); CAP],
+    };
     // A = W b: u[:, t] = W[:, o_t], rest[t, :] = b[o_t, :].
-    let u = Mat::<C64>::from_fn(m, m, |i, t| w[order[t] * rows + i]);
-    let rest = Mat::<C64>::from_fn(m, n, |t, j| b[order[t] * len + j]);
-    Some(LeftSplit { u, s, rest })
+    for (t, &o) in order.iter().enumerate() {
+        f.s[t] = norms[o];
+        if !f.s[t].is_finite() {
+            return None;
+        }
+        f.u[t * m..(t + 1) * m].copy_from_slice(&w[o * rows..(o + 1) * rows]);
+        for j in 0..n {
+            f.rest[j * m + t] = b[o * len + j];
+        }
+    }
+    Some(f)
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@
 mod adjoint;
 mod readout;
 mod routing;
+mod small;
 mod tebd;
 mod truncation;
 
@@ -376,6 +377,13 @@ impl MpsState {
 
     /// QR step: centre `c` -> `c + 1`.
     fn shift_centre_right(&mut self) {
+        if !self.shift_centre_right_small() {
+            self.shift_centre_right_general();
+        }
+    }
+
+    /// [`shift_centre_right`](Self::shift_centre_right) by `linalg::thin_qr`, any bond.
+    fn shift_centre_right_general(&mut self) {
         let c = self.centre;
         self.touch(c, c + 1);
         let p = self.config.parallelism;
@@ -393,6 +401,13 @@ impl MpsState {
 
     /// LQ step: centre `c` -> `c - 1`.
     fn shift_centre_left(&mut self) {
+        if !self.shift_centre_left_small() {
+            self.shift_centre_left_general();
+        }
+    }
+
+    /// [`shift_centre_left`](Self::shift_centre_left) by `linalg::thin_qr`, any bond.
+    fn shift_centre_left_general(&mut self) {
         let c = self.centre;
         self.touch(c - 1, c);
         let p = self.config.parallelism;
@@ -430,6 +445,26 @@ impl MpsState {
         } else if self.centre > end {
             self.move_centre(end)?;
         }
+        if !(k == 2 && self.apply_two_small(gm, start, centre_end)?) {
+            self.apply_window_general(gm, start, k, centre_end)?;
+        }
+        self.touch(start, end);
+        self.centre = match centre_end {
+            CentreEnd::Left => start,
+            CentreEnd::Right => end,
+        };
+        Ok(())
+    }
+
+    /// The update of [`apply_window`](Self::apply_window) (centre already in the window) by
+    /// heap matrices and `linalg::split_left`, for any bond and SVD backend.
+    fn apply_window_general(
+        &mut self,
+        gm: &[C64],
+        start: usize,
+        k: usize,
+        centre_end: CentreEnd,
+    ) -> Result<()> {
         let (data, chi_l, chi_r) = self.window_theta(start, k);
         let dim = 1usize << k;
         let data = apply_gate_to_theta(data, gm, chi_l, dim, chi_r);
@@ -438,11 +473,6 @@ impl MpsState {
         for (j, site) in new_sites.into_iter().enumerate() {
             self.sites[start + j] = site;
         }
-        self.touch(start, end);
-        self.centre = match centre_end {
-            CentreEnd::Left => start,
-            CentreEnd::Right => end,
-        };
         Ok(())
     }
 
