@@ -240,7 +240,6 @@ pub struct Unitary2(GateMatrix);
 /// How a gate acts (see [`Gate::action`]): the special forms let a simulator skip the full
 /// matrix for the gates of most circuits.
 #[derive(Clone, Debug, PartialEq)]
-#[allow(clippy::large_enum_variant)] // built once per gate of a run: no allocation
 pub enum Action {
     /// A one-qubit gate: its 2 x 2 matrix, row-major.
     One([C64; 4]),
@@ -251,8 +250,8 @@ pub enum Action {
     Swap,
     /// A diagonal two-qubit gate: its diagonal, first qubit most significant.
     Diagonal([C64; 4]),
-    /// Any other gate: its full matrix.
-    General(GateMatrix),
+    /// Any other gate: its full matrix (boxed, so the common forms stay small to return).
+    General(Box<GateMatrix>),
 }
 
 /// The closed set of gates qfl simulates: the OpenQASM 2.0 `qelib1.inc` set plus checked
@@ -576,7 +575,7 @@ impl Gate {
                 }
                 m
             }
-            Action::General(m) => m,
+            Action::General(m) => *m,
         })
     }
 
@@ -628,22 +627,24 @@ impl Gate {
                 Action::Controlled(u3(v(theta)?, v(phi)?, v(lambda)?))
             }
             Gate::Swap => Action::Swap,
-            Gate::ISwap => Action::General(iswap()),
-            Gate::Rxx(p) => Action::General(two_axis(v(p)?, 'x')),
-            Gate::Ryy(p) => Action::General(two_axis(v(p)?, 'y')),
+            Gate::ISwap => Action::General(Box::new(iswap())),
+            Gate::Rxx(p) => Action::General(Box::new(two_axis(v(p)?, 'x'))),
+            Gate::Ryy(p) => Action::General(Box::new(two_axis(v(p)?, 'y'))),
             Gate::Rzz(p) => {
                 let [a, _, _, b] = rot(v(p)?, 'z');
                 Action::Diagonal([a, b, b, a])
             }
-            Gate::Ccx => Action::General(GateMatrix::controlled(&GateMatrix::controlled(
-                &GateMatrix::one(x_block),
+            Gate::Ccx => Action::General(Box::new(GateMatrix::controlled(
+                &GateMatrix::controlled(&GateMatrix::one(x_block)),
             ))),
-            Gate::Cswap => Action::General(GateMatrix::controlled(&Gate::Swap.matrix(theta, x)?)),
+            Gate::Cswap => Action::General(Box::new(GateMatrix::controlled(
+                &Gate::Swap.matrix(theta, x)?,
+            ))),
             Gate::Unitary1(u) => {
                 let e = u.0.as_slice();
                 Action::One([e[0], e[1], e[2], e[3]])
             }
-            Gate::Unitary2(u) => Action::General(u.0.clone()),
+            Gate::Unitary2(u) => Action::General(Box::new(u.0.clone())),
         })
     }
 

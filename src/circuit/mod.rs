@@ -290,6 +290,20 @@ impl Circuit {
         Ok(self)
     }
 
+    /// Appends an instruction validated for a register of this circuit's width with fixed
+    /// angles (an [`Instruction`] of a [`Program`] of the same width), without checking it
+    /// again.
+    pub(crate) fn push_checked(&mut self, inst: Instruction) {
+        debug_assert!(inst.qubits().iter().all(|&q| q < self.n_qubits));
+        debug_assert!(inst.gate().params().all(|p| p.source().is_none()));
+        self.instructions.push(inst);
+    }
+
+    /// Reserves room for `additional` more instructions.
+    pub fn reserve(&mut self, additional: usize) {
+        self.instructions.reserve(additional);
+    }
+
     /// Appends every instruction of `other` (which must have the same width and declare no
     /// more parameters or inputs than `self`).
     ///

@@ -369,6 +369,7 @@ impl Program {
     /// qubit, or a gate after a measurement of one of its qubits).
     pub fn to_circuit(&self) -> Result<MeasuredCircuit> {
         let mut circuit = Circuit::new(self.n_qubits)?;
+        circuit.reserve(self.ops.len());
         let mut touched = vec![false; self.n_qubits];
         let mut measured = vec![false; self.n_qubits];
         let mut measurements = Vec::new();
@@ -386,7 +387,8 @@ impl Program {
                     for &q in inst.qubits() {
                         touched[q] = true;
                     }
-                    circuit.push(inst.gate().clone(), inst.qubits())?;
+                    // Checked when the program was built, on a register of this width.
+                    circuit.push_checked(inst.clone());
                 }
                 Operation::Measure { qubit, clbit } => {
                     touched[*qubit] = true;

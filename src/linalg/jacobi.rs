@@ -50,23 +50,32 @@ fn orthogonalise_rows(b: &mut [C64], rows: usize, len: usize, w: &mut [C64]) -> 
     // relative test (their squared norms underflow).
     let total: f64 = b.iter().map(|z| z.norm_sqr()).sum();
     let floor = f64::EPSILON * f64::EPSILON * total;
+    let row_norm = |r: &[C64]| -> f64 { r.iter().map(|z| z.norm_sqr()).sum() };
+    // Squared row norms: exact at the start of each sweep, then updated by the rotations'
+    // exact effect on them (a' = a - t|g|, b' = b + t|g|), recomputed when that cancels.
+    let mut norms = [0.0f64; JACOBI_MAX_ROWS];
     for _ in 0..MAX_SWEEPS {
         let mut rotated = false;
+        for (i, n) in norms.iter_mut().enumerate().take(rows) {
+            *n = row_norm(&b[i * len..(i + 1) * len]);
+        }
         for i in 0..rows.saturating_sub(1) {
             for j in i + 1..rows {
                 let (head, tail) = b.split_at_mut(j * len);
                 let bi = &mut head[i * len..(i + 1) * len];
                 let bj = &mut tail[..len];
-                let (mut a, mut bb, mut g) = (0.0f64, 0.0f64, C64::new(0.0, 0.0));
-                for (x, y) in bi.iter().zip(bj.iter()) {
-                    a += x.norm_sqr();
-                    bb += y.norm_sqr();
-                    g += x * y.conj();
+                let (a, bb) = (norms[i], norms[j]);
+                let g = dot_conj(bi, bj);
+                let sq = g.norm_sqr();
+                // The convergence test squared (no square roots, which with the divisions
+                // below bound a pair by latency), where `a b` cannot underflow.
+                let ab = a * bb;
+                if ab > 1e-250 && sq <= tol * tol * ab {
+                    continue;
                 }
                 // `norm()` (an overflow-safe `hypot`) cost 14% of a small circuit; the plain
                 // square root is exact unless the square underflows, and the phase below
                 // must have modulus 1 to round-off or the rotation is not unitary.
-                let sq = g.norm_sqr();
                 let abs_g = if sq > 1e-280 { sq.sqrt() } else { g.norm() };
                 if !abs_g.is_finite() || !a.is_finite() || !bb.is_finite() {
                     return false;
@@ -75,8 +84,9 @@ fn orthogonalise_rows(b: &mut [C64], rows: usize, len: usize, w: &mut [C64]) -> 
                     continue;
                 }
                 rotated = true;
-                let phase = g / abs_g;
-                let z = (bb - a) / (2.0 * abs_g);
+                let inv = 1.0 / abs_g;
+                let phase = g * inv;
+                let z = (bb - a) * (0.5 * inv);
                 // sqrt(1 + z^2) without overflow (|z| can reach ~1/tol^2 * a/b); |t| <= 1.
                 let root = if z.abs() < 1e150 {
                     (1.0 + z * z).sqrt()
@@ -86,6 +96,9 @@ fn orthogonalise_rows(b: &mut [C64], rows: usize, len: usize, w: &mut [C64]) -> 
                 let t = z.signum() / (z.abs() + root);
                 let c = 1.0 / (1.0 + t * t).sqrt();
                 let s = c * t;
+                let shift = t * abs_g;
+                norms[i] = a - shift;
+                norms[j] = bb + shift;
                 for (x, y) in bi.iter_mut().zip(bj.iter_mut()) {
                     let (p, q) = (*x, phase * *y);
                     *x = p * c - q * s;
@@ -100,6 +113,12 @@ fn orthogonalise_rows(b: &mut [C64], rows: usize, len: usize, w: &mut [C64]) -> 
                     *x = p * c - q * s;
                     *y = p * s + q * c;
                 }
+                if norms[i] < 1e-2 * a {
+                    norms[i] = row_norm(&b[i * len..(i + 1) * len]);
+                }
+                if norms[j] < 1e-2 * bb {
+                    norms[j] = row_norm(&b[j * len..(j + 1) * len]);
+                }
             }
         }
         if !rotated {
@@ -107,6 +126,23 @@ fn orthogonalise_rows(b: &mut [C64], rows: usize, len: usize, w: &mut [C64]) -> 
         }
     }
     false
+}
+
+/// `sum_k x_k conj(y_k)` with four independent accumulators: a single running sum is bound
+/// by the latency of one multiply-add per element, which made it most of a small split.
+fn dot_conj(x: &[C64], y: &[C64]) -> C64 {
+    let mut acc = [C64::new(0.0, 0.0); 4];
+    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (p, q) in xc.zip(yc) {
+        for k in 0..4 {
+            acc[k] += p[k] * q[k].conj();
+        }
+    }
+    for (p, q) in xr.iter().zip(yr) {
+        acc[0] += p * q.conj();
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 /// Whether [`split_left`] takes an `m x n` matrix.
