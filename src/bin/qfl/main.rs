@@ -301,16 +301,24 @@ fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
 
-/// Runs a small entangling MPS circuit and read-out before anything is timed. The first
-/// use of faer's kernels in a process pays about 1 ms of one-time set-up (they read the
-/// CPU's cache sizes from sysfs; the standard library reads the CPU count), which is
-/// start-up like the peers' imports, not simulation: measured by `perf` on a 2-qubit circuit,
-/// where it was nearly all of the reported simulation time. Small cuts bypass faer (see
-/// `linalg::jacobi`), so the circuit entangles 10 qubits until the middle cuts are wide
-/// enough (`64 x 64`) for faer's eigensolver and products: warming only the small path left
-/// the set-up inside the first wide cut of `dnn_n8` (1.1 ms -> 1.8 ms reported). Errors are
-/// ignored (nothing depends on this).
-fn warm_up_linear_algebra() {
+/// Start-up work done on the thread that will simulate, before anything is timed (like the
+/// peers' imports, it is not simulation):
+///
+/// - A small entangling MPS circuit and read-out. The first use of faer's kernels in a
+///   process pays about 1 ms of one-time set-up (they read the CPU's cache sizes from sysfs;
+///   the standard library reads the CPU count): measured by `perf` on a 2-qubit circuit,
+///   where it was nearly all of the reported simulation time. Small cuts bypass faer (see
+///   `linalg::jacobi`), so the circuit entangles 10 qubits until the middle cuts are wide
+///   enough (`64 x 64`) for faer's eigensolver and products: warming only the small path
+///   left the set-up inside the first wide cut of `dnn_n8` (1.1 ms -> 1.8 ms reported).
+/// - 4 MiB of heap touched and freed. glibc gives each thread its own arena, and a fresh
+///   arena's pages are faulted in by the kernel on first use: on `basis_trotter_n4` (1800
+///   gates, about 1 MiB of heap) that was half of the first run's time (0.41 ms against
+///   0.19 ms with the pages already mapped), a per-process cost a Python peer has already
+///   paid in its imports. [`tune_allocator`] keeps the freed pages in the arena.
+///
+/// Errors are ignored (nothing depends on this).
+fn warm_up() {
     const N: usize = 10;
     let Ok(mut psi) = MpsState::new(N, MpsConfig::default()) else {
         return;
@@ -333,11 +341,12 @@ fn warm_up_linear_algebra() {
         }
     }
     let _ = psi.z_expectations();
+    let pages: Vec<Vec<u8>> = (0..64).map(|_| vec![1u8; 64 << 10]).collect();
+    drop(std::hint::black_box(pages));
 }
 
 fn main() -> ExitCode {
     tune_allocator();
-    warm_up_linear_algebra();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(&args),
@@ -634,6 +643,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         }
     }
     let go = || {
+        warm_up();
         if use_dense {
             simulate(
                 &program,
