@@ -445,7 +445,7 @@ impl MpsState {
         } else if self.centre > end {
             self.move_centre(end)?;
         }
-        if !(k == 2 && self.apply_two_small(gm, start, centre_end)?) {
+        if !self.apply_small(gm, start, k, centre_end)? {
             self.apply_window_general(gm, start, k, centre_end)?;
         }
         self.touch(start, end);

@@ -1,4 +1,4 @@
-//! Two-site updates and centre moves at small bonds, without allocation.
+//! Two- and three-site updates and centre moves at small bonds, without allocation.
 //!
 //! At the bonds of a chain of a few qubits (a cut of at most 8 x 16, a site of at most
 //! 256 entries) the arithmetic of an update is a few hundred multiply-adds, and the general
@@ -13,7 +13,7 @@ use num_complex::Complex64 as C64;
 
 use super::{CentreEnd, MpsState};
 use crate::error::Result;
-use crate::linalg::{self, SMALL_SPLIT_CAP, SvdBackend};
+use crate::linalg::{self, SMALL_SPLIT_CAP, SmallSplit, SvdBackend};
 use faer::MatRef;
 
 const ZERO: C64 = C64::new(0.0, 0.0);
@@ -22,112 +22,183 @@ const ZERO: C64 = C64::new(0.0, 0.0);
 const SMALL_SITE: usize = 256;
 
 impl MpsState {
-    /// The two-site update of sites `start, start + 1` (the centre already in the window) by
-    /// the 4 x 4 window matrix `gm`, on the stack. Returns `Ok(false)` without touching the
-    /// state when the cut is too large for the small path, the state's SVD backend is not
-    /// faer, or the Jacobi split does not converge; errors (norm drift, a non-finite
-    /// spectrum) also leave the state as it was.
-    pub(super) fn apply_two_small(
+    /// The update of the `k`-site window at `start` (`k` = 2 or 3, the centre already in
+    /// the window) by the `2^k x 2^k` window matrix `gm`, on the stack: the same contraction,
+    /// successive splits, truncation and log entries as the general path
+    /// (`apply_window_general`). Returns `Ok(false)` without touching the state when a
+    /// contraction or cut is too large for the small path, the state's SVD backend is not
+    /// faer, or a Jacobi split does not converge; errors (norm drift, a non-finite spectrum)
+    /// also leave the state as it was.
+    pub(super) fn apply_small(
         &mut self,
         gm: &[C64],
         start: usize,
+        k: usize,
         centre_end: CentreEnd,
     ) -> Result<bool> {
-        let (a, b) = (&self.sites[start], &self.sites[start + 1]);
-        let (chi_l, chi_m, chi_r) = (a.chi_l, a.chi_r, b.chi_r);
-        let (m, n) = (2 * chi_l, 2 * chi_r);
-        if self.config.svd != SvdBackend::Faer || !linalg::small_split_takes(m, n) {
+        if self.config.svd != SvdBackend::Faer || !(2..=3).contains(&k) {
             return Ok(false);
         }
-        // theta = A (m x chi_m, the (l, s0) x k view) times B (chi_m x n, the k x (s1, r)
-        // view): column-major m x n, entry (l + chi_l s0, s1 + 2 r).
+        let dim = 1usize << k;
+        let chi_l = self.sites[start].chi_l;
+        let chi_r = self.sites[start + k - 1].chi_r;
+        let len = dim * chi_l * chi_r;
+        if len > SMALL_SPLIT_CAP {
+            return Ok(false);
+        }
+        // theta, contracted site by site: (2 chi_l 2^j) x chi_{j+1} after site j, entries
+        // l + chi_l (p + 2^k r) at the end (p = sum_j s_j 2^j).
         let mut theta = [ZERO; SMALL_SPLIT_CAP];
-        let theta = &mut theta[..m * n];
-        for c in 0..n {
-            let out = &mut theta[c * m..(c + 1) * m];
-            for t in 0..chi_m {
-                let bv = b.data[c * chi_m + t];
-                if bv == ZERO {
-                    continue;
-                }
-                for (o, x) in out.iter_mut().zip(&a.data[t * m..(t + 1) * m]) {
-                    *o += x * bv;
-                }
-            }
+        let first = &self.sites[start];
+        let mut rows = 2 * chi_l;
+        if first.data.len() > SMALL_SPLIT_CAP {
+            return Ok(false);
         }
-        // The gate mixes the four entries l + chi_l p + 4 chi_l r, p = s0 + 2 s1.
-        for r in 0..chi_r {
-            for l in 0..chi_l {
-                let base = l + 4 * chi_l * r;
-                let v = [
-                    theta[base],
-                    theta[base + chi_l],
-                    theta[base + 2 * chi_l],
-                    theta[base + 3 * chi_l],
-                ];
-                for (pp, row) in gm.chunks_exact(4).enumerate() {
-                    theta[base + pp * chi_l] =
-                        row[0] * v[0] + row[1] * v[1] + row[2] * v[2] + row[3] * v[3];
-                }
+        theta[..first.data.len()].copy_from_slice(&first.data);
+        for site in &self.sites[start + 1..start + k] {
+            let (inner, cols) = (site.chi_l, 2 * site.chi_r);
+            if rows * cols > SMALL_SPLIT_CAP {
+                return Ok(false);
             }
-        }
-        let bond = start;
-        match centre_end {
-            CentreEnd::Right => {
-                // theta = U (rest): site start = U[:, ..kept], site start + 1 = rest[..kept, :].
-                let Some(f) = linalg::split_small(MatRef::from_column_major_slice(theta, m, n))
-                else {
-                    return Ok(false);
-                };
-                let (kept, eps, scale) = self.truncate(f.s(), self.config.truncation, bond)?;
-                let left = &mut self.sites[start];
-                left.chi_r = kept;
-                left.data.clear();
-                left.data.extend_from_slice(&f.u[..m * kept]);
-                let right = &mut self.sites[start + 1];
-                right.chi_l = kept;
-                right.data.clear();
-                right.data.extend(
-                    (0..n)
-                        .flat_map(|c| (0..kept).map(move |t| (c, t)))
-                        .map(|(c, t)| f.rest(t, c) * scale),
-                );
-                self.log.next_update();
-                self.log.record(bond, eps, kept);
-            }
-            CentreEnd::Left => {
-                // theta^H = U (rest): site start + 1 = U^H[..kept, :], site start =
-                // (rest[..kept, :])^H.
-                let mut ah = [ZERO; SMALL_SPLIT_CAP];
-                let ah = &mut ah[..m * n];
-                for i in 0..m {
-                    for c in 0..n {
-                        ah[i * n + c] = theta[c * m + i].conj();
+            let mut next = [ZERO; SMALL_SPLIT_CAP];
+            for c in 0..cols {
+                let out = &mut next[c * rows..(c + 1) * rows];
+                for t in 0..inner {
+                    let bv = site.data[c * inner + t];
+                    if bv == ZERO {
+                        continue;
+                    }
+                    for (o, x) in out.iter_mut().zip(&theta[t * rows..(t + 1) * rows]) {
+                        *o += x * bv;
                     }
                 }
-                let Some(f) = linalg::split_small(MatRef::from_column_major_slice(ah, n, m)) else {
-                    return Ok(false);
-                };
-                let (kept, eps, scale) = self.truncate(f.s(), self.config.truncation, bond)?;
-                let right = &mut self.sites[start + 1];
-                right.chi_l = kept;
-                right.data.clear();
-                right.data.extend(
-                    (0..n)
-                        .flat_map(|c| (0..kept).map(move |t| (c, t)))
-                        .map(|(c, t)| f.u(c, t).conj()),
-                );
-                let left = &mut self.sites[start];
-                left.chi_r = kept;
-                left.data.clear();
-                left.data.extend(
-                    (0..kept)
-                        .flat_map(|t| (0..m).map(move |i| (i, t)))
-                        .map(|(i, t)| f.rest(t, i).conj() * scale),
-                );
-                self.log.next_update();
-                self.log.record(bond, eps, kept);
             }
+            theta[..rows * cols].copy_from_slice(&next[..rows * cols]);
+            rows *= 2;
+        }
+        // The gate mixes the 2^k entries l + chi_l p + 2^k chi_l r over p.
+        for r in 0..chi_r {
+            for l in 0..chi_l {
+                let base = l + dim * chi_l * r;
+                let mut v = [ZERO; 8];
+                for (p, x) in v.iter_mut().enumerate().take(dim) {
+                    *x = theta[base + p * chi_l];
+                }
+                for (pp, row) in gm.chunks_exact(dim).enumerate() {
+                    theta[base + pp * chi_l] =
+                        row.iter().zip(&v[..dim]).map(|(g, x)| g * x).sum::<C64>();
+                }
+            }
+        }
+        // Split, as `MpsState::split`: the factors stay on the stack until every cut is done.
+        let truncation = self.config.truncation;
+        let mut factors: [Option<SmallSplit>; 2] = [None, None];
+        let mut cuts = [(0usize, 0.0f64, 0usize); 2];
+        let mut rest = [ZERO; SMALL_SPLIT_CAP];
+        rest[..len].copy_from_slice(&theta[..len]);
+        let mut chi;
+        match centre_end {
+            CentreEnd::Right => {
+                // rest reads as (2 chi) x (2^(k-j-1) chi_r) at cut j.
+                chi = chi_l;
+                for j in 0..k - 1 {
+                    let (m, cols) = (2 * chi, (1usize << (k - j - 1)) * chi_r);
+                    if !linalg::small_split_takes(m, cols) {
+                        return Ok(false);
+                    }
+                    let a = MatRef::from_column_major_slice(&rest[..m * cols], m, cols);
+                    let Some(f) = linalg::split_small(a) else {
+                        return Ok(false);
+                    };
+                    let (kept, eps, scale) = self.truncate(f.s(), truncation, start + j)?;
+                    for c in 0..cols {
+                        for t in 0..kept {
+                            rest[c * kept + t] = f.rest(t, c) * scale;
+                        }
+                    }
+                    cuts[j] = (start + j, eps, kept);
+                    factors[j] = Some(f);
+                    chi = kept;
+                }
+            }
+            CentreEnd::Left => {
+                // rest reads as (chi_l 2^j) x (2 chi) for the site at offset j.
+                chi = chi_r;
+                for (n_cut, j) in (1..k).rev().enumerate() {
+                    let rows = chi_l << j;
+                    if !linalg::small_split_takes(2 * chi, rows) {
+                        return Ok(false);
+                    }
+                    // Split A^H = U (rest'): site j = U^H[..kept, :], the remainder is
+                    // (rest'[..kept, :])^H.
+                    let mut ah = [ZERO; SMALL_SPLIT_CAP];
+                    for i in 0..rows {
+                        for c in 0..2 * chi {
+                            ah[i * 2 * chi + c] = rest[c * rows + i].conj();
+                        }
+                    }
+                    let a = MatRef::from_column_major_slice(&ah[..rows * 2 * chi], 2 * chi, rows);
+                    let Some(f) = linalg::split_small(a) else {
+                        return Ok(false);
+                    };
+                    let (kept, eps, scale) = self.truncate(f.s(), truncation, start + j - 1)?;
+                    for t in 0..kept {
+                        for i in 0..rows {
+                            rest[t * rows + i] = f.rest(t, i).conj() * scale;
+                        }
+                    }
+                    cuts[n_cut] = (start + j - 1, eps, kept);
+                    factors[n_cut] = Some(f);
+                    chi = kept;
+                }
+            }
+        }
+        // Every cut done: write the sites.
+        match centre_end {
+            CentreEnd::Right => {
+                let mut left_chi = chi_l;
+                for (j, f) in factors.iter().take(k - 1).enumerate() {
+                    let Some(f) = f else { continue };
+                    let kept = cuts[j].2;
+                    let site = &mut self.sites[start + j];
+                    site.chi_l = left_chi;
+                    site.chi_r = kept;
+                    site.data.clear();
+                    site.data.extend_from_slice(&f.u[..2 * left_chi * kept]);
+                    left_chi = kept;
+                }
+                let last = &mut self.sites[start + k - 1];
+                last.chi_l = chi;
+                last.chi_r = chi_r;
+                last.data.clear();
+                last.data.extend_from_slice(&rest[..chi * 2 * chi_r]);
+            }
+            CentreEnd::Left => {
+                let mut right_chi = chi_r;
+                for (n_cut, j) in (1..k).rev().enumerate() {
+                    let Some(f) = &factors[n_cut] else { continue };
+                    let kept = cuts[n_cut].2;
+                    let site = &mut self.sites[start + j];
+                    site.chi_l = kept;
+                    site.chi_r = right_chi;
+                    site.data.clear();
+                    site.data.extend(
+                        (0..2 * right_chi)
+                            .flat_map(|c| (0..kept).map(move |t| (c, t)))
+                            .map(|(c, t)| f.u(c, t).conj()),
+                    );
+                    right_chi = kept;
+                }
+                let first = &mut self.sites[start];
+                first.chi_l = chi_l;
+                first.chi_r = chi;
+                first.data.clear();
+                first.data.extend_from_slice(&rest[..2 * chi_l * chi]);
+            }
+        }
+        self.log.next_update();
+        for &(bond, eps, kept) in &cuts[..k - 1] {
+            self.log.record(bond, eps, kept);
         }
         Ok(true)
     }
@@ -253,11 +324,11 @@ mod tests {
         psi
     }
 
-    /// A random 4 x 4 unitary (row-major), the Q of a random matrix.
-    fn random_unitary(seed: u64) -> Vec<C64> {
-        let a = crate::linalg::test_support::random_matrix(4, 4, 4, 0.0, seed);
+    /// A random `dim x dim` unitary (row-major), the Q of a random matrix.
+    fn random_unitary(dim: usize, seed: u64) -> Vec<C64> {
+        let a = crate::linalg::test_support::random_matrix(dim, dim, dim, 0.0, seed);
         let (q, _) = crate::linalg::thin_qr(a.as_ref(), crate::Parallelism::Sequential);
-        (0..16).map(|i| q[(i / 4, i % 4)]).collect()
+        (0..dim * dim).map(|i| q[(i / dim, i % dim)]).collect()
     }
 
     fn amplitudes(psi: &MpsState) -> Vec<C64> {
@@ -293,48 +364,52 @@ mod tests {
         }
     }
 
-    /// Both centre ends, every bond of a 6-qubit chain, exact and truncated: the stack update
-    /// gives the state, bonds, canonical form and truncation log of the general path.
+    /// Two- and three-site windows, both centre ends, every position on a 6-qubit chain,
+    /// exact and truncated: the stack update gives the state, bonds, canonical form and
+    /// truncation log of the general path, or declines without touching the state.
     #[test]
-    fn two_site_updates_match_the_general_path() {
+    fn small_updates_match_the_general_path() {
         let exact = MpsConfig::default();
         let truncated = MpsConfig::default()
             .with_truncation(Truncation::default().with_max_bond(3).with_cutoff(1e-3));
         let mut seed = 0;
         let mut truncating = 0;
+        let mut taken = [0; 2];
         for config in [exact, truncated] {
             let psi = random_state(6, MpsConfig::default(), 7);
-            for start in 0..5 {
-                for end in [CentreEnd::Left, CentreEnd::Right] {
-                    seed += 1;
-                    let gm = random_unitary(seed);
-                    let mut a = psi.clone();
-                    a.config = config;
-                    a.move_centre(if end == CentreEnd::Left {
-                        start + 1
-                    } else {
-                        start
-                    })
-                    .unwrap();
-                    let mut b = a.clone();
-                    assert!(
-                        a.apply_two_small(&gm, start, end).unwrap(),
-                        "small path taken"
-                    );
-                    b.apply_window_general(&gm, start, 2, end).unwrap();
-                    for s in [&mut a, &mut b] {
-                        s.centre = if end == CentreEnd::Left {
-                            start
-                        } else {
-                            start + 1
-                        };
+            for k in [2, 3] {
+                for start in 0..=6 - k {
+                    for end in [CentreEnd::Left, CentreEnd::Right] {
+                        seed += 1;
+                        let gm = random_unitary(1 << k, seed);
+                        let mut a = psi.clone();
+                        a.config = config;
+                        let last = start + k - 1;
+                        a.move_centre(if end == CentreEnd::Left { last } else { start })
+                            .unwrap();
+                        let mut b = a.clone();
+                        let what = format!("k {k} at {start}, {end:?}, {config:?}");
+                        if !a.apply_small(&gm, start, k, end).unwrap() {
+                            // Declined (a cut wider than 8 x 16): nothing touched.
+                            assert_eq!(amplitudes(&a), amplitudes(&b), "{what}: declined");
+                            assert_eq!(a.bond_dimensions(), b.bond_dimensions());
+                            continue;
+                        }
+                        taken[k - 2] += 1;
+                        b.apply_window_general(&gm, start, k, end).unwrap();
+                        for s in [&mut a, &mut b] {
+                            s.centre = if end == CentreEnd::Left { start } else { last };
+                        }
+                        assert_same(&a, &b, &what);
+                        truncating += a.truncation_report().truncating_cuts;
                     }
-                    assert_same(&a, &b, &format!("bond {start}, {end:?}, {config:?}"));
-                    truncating += a.truncation_report().truncating_cuts;
                 }
             }
         }
-        assert!(truncating >= 4, "the truncated settings cut: {truncating}");
+        assert!(truncating >= 8, "the truncated settings cut: {truncating}");
+        // Every two-site window fits; three-site windows fit where the outer bonds are small.
+        assert_eq!(taken[0], 20, "two-site windows taken");
+        assert!(taken[1] >= 6, "three-site windows taken: {}", taken[1]);
     }
 
     /// Sweeping the centre across the chain and back by stack QR/LQ steps gives the state and
@@ -363,8 +438,8 @@ mod tests {
         let mut psi = random_state(12, MpsConfig::default(), 3);
         psi.move_centre(5).unwrap();
         let before = amplitudes(&psi);
-        let gm = random_unitary(1);
-        assert!(!psi.apply_two_small(&gm, 5, CentreEnd::Right).unwrap());
+        let gm = random_unitary(4, 1);
+        assert!(!psi.apply_small(&gm, 5, 2, CentreEnd::Right).unwrap());
         assert_eq!(amplitudes(&psi), before);
     }
 }
