@@ -21,6 +21,29 @@ const ZERO: C64 = C64::new(0.0, 0.0);
 /// Largest site (entries, `2 chi_l chi_r`) the stack centre move takes.
 const SMALL_SITE: usize = 256;
 
+/// `dst = src site`: `src` column-major `rows x site.chi_l`, `site` read as its
+/// `chi_l x (2 chi_r)` view, `dst` column-major `rows x (2 chi_r)`. `false` (nothing written)
+/// if either does not fit [`SMALL_SPLIT_CAP`].
+fn contract(src: &[C64], rows: usize, site: &super::Site, dst: &mut [C64]) -> bool {
+    let (inner, cols) = (site.chi_l, 2 * site.chi_r);
+    if rows * inner > SMALL_SPLIT_CAP || rows * cols > SMALL_SPLIT_CAP || src.len() < rows * inner {
+        return false;
+    }
+    for c in 0..cols {
+        let out = &mut dst[c * rows..(c + 1) * rows];
+        for t in 0..inner {
+            let bv = site.data[c * inner + t];
+            if bv == ZERO {
+                continue;
+            }
+            for (o, x) in out.iter_mut().zip(&src[t * rows..(t + 1) * rows]) {
+                *o += x * bv;
+            }
+        }
+    }
+    true
+}
+
 impl MpsState {
     /// The update of the `k`-site window at `start` (`k` = 2 or 3, the centre already in
     /// the window) by the `2^k x 2^k` window matrix `gm`, on the stack: the same contraction,
@@ -49,37 +72,36 @@ impl MpsState {
         // theta, contracted site by site: (2 chi_l 2^j) x chi_{j+1} after site j, entries
         // l + chi_l (p + 2^k r) at the end (p = sum_j s_j 2^j).
         let mut theta = [ZERO; SMALL_SPLIT_CAP];
-        let first = &self.sites[start];
-        let mut rows = 2 * chi_l;
-        if first.data.len() > SMALL_SPLIT_CAP {
+        let rows = 2 * chi_l;
+        let (first, second) = (&self.sites[start], &self.sites[start + 1]);
+        if !contract(&first.data, rows, second, &mut theta) {
             return Ok(false);
         }
-        theta[..first.data.len()].copy_from_slice(&first.data);
-        for site in &self.sites[start + 1..start + k] {
-            let (inner, cols) = (site.chi_l, 2 * site.chi_r);
-            if rows * cols > SMALL_SPLIT_CAP {
+        if k == 3 {
+            let mut three = [ZERO; SMALL_SPLIT_CAP];
+            if !contract(&theta, 2 * rows, &self.sites[start + 2], &mut three) {
                 return Ok(false);
             }
-            let mut next = [ZERO; SMALL_SPLIT_CAP];
-            for c in 0..cols {
-                let out = &mut next[c * rows..(c + 1) * rows];
-                for t in 0..inner {
-                    let bv = site.data[c * inner + t];
-                    if bv == ZERO {
-                        continue;
-                    }
-                    for (o, x) in out.iter_mut().zip(&theta[t * rows..(t + 1) * rows]) {
-                        *o += x * bv;
-                    }
-                }
-            }
-            theta[..rows * cols].copy_from_slice(&next[..rows * cols]);
-            rows *= 2;
+            theta = three;
         }
+        let theta = &mut theta[..len];
         // The gate mixes the 2^k entries l + chi_l p + 2^k chi_l r over p.
         for r in 0..chi_r {
             for l in 0..chi_l {
                 let base = l + dim * chi_l * r;
+                if dim == 4 {
+                    let v = [
+                        theta[base],
+                        theta[base + chi_l],
+                        theta[base + 2 * chi_l],
+                        theta[base + 3 * chi_l],
+                    ];
+                    for (pp, row) in gm.chunks_exact(4).enumerate() {
+                        theta[base + pp * chi_l] =
+                            row[0] * v[0] + row[1] * v[1] + row[2] * v[2] + row[3] * v[3];
+                    }
+                    continue;
+                }
                 let mut v = [ZERO; 8];
                 for (p, x) in v.iter_mut().enumerate().take(dim) {
                     *x = theta[base + p * chi_l];
@@ -95,7 +117,7 @@ impl MpsState {
         let mut factors: [Option<SmallSplit>; 2] = [None, None];
         let mut cuts = [(0usize, 0.0f64, 0usize); 2];
         let mut rest = [ZERO; SMALL_SPLIT_CAP];
-        rest[..len].copy_from_slice(&theta[..len]);
+        rest[..len].copy_from_slice(theta);
         let mut chi;
         match centre_end {
             CentreEnd::Right => {
