@@ -38,6 +38,21 @@ pub(crate) fn thin_qr(a: MatRef<'_, C64>) -> (Mat<C64>, Mat<C64>) {
     (q, r)
 }
 
+/// `col <- (I - beta v v^H) col` for the reflector `v = (v0, v_tail)`.
+fn reflect(col: &mut [C64], v0: C64, v_tail: &[C64], beta: f64) {
+    let d: C64 = v0.conj() * col[0]
+        + v_tail
+            .iter()
+            .zip(&col[1..])
+            .map(|(p, q)| p.conj() * q)
+            .sum::<C64>();
+    let f = d * beta;
+    col[0] -= f * v0;
+    for (q, p) in col[1..].iter_mut().zip(v_tail) {
+        *q -= f * p;
+    }
+}
+
 /// Thin QR in place of the column-major `m x n` matrix `w` (both dimensions at most
 /// [`SMALL_QR_MAX_DIM`]): on return the upper triangle of the first `k = min(m, n)` rows of
 /// `w` holds `R` (entries below the diagonal hold reflector data, not zeros), and `q`
@@ -75,17 +90,7 @@ pub(crate) fn qr_in_place(w: &mut [C64], m: usize, n: usize, q: &mut [C64]) {
             let (head, rest) = w.split_at_mut(c * m);
             let v_tail = &head[j * m + j + 1..(j + 1) * m];
             let col = &mut rest[j..m];
-            let d: C64 = v0[j].conj() * col[0]
-                + v_tail
-                    .iter()
-                    .zip(&col[1..])
-                    .map(|(p, q)| p.conj() * q)
-                    .sum::<C64>();
-            let f = d * beta[j];
-            col[0] -= f * v0[j];
-            for (q, p) in col[1..].iter_mut().zip(v_tail) {
-                *q -= f * p;
-            }
+            reflect(col, v0[j], v_tail, beta[j]);
         }
     }
     // Q = H_0 H_1 ... H_{k-1} I[:, :k], the last reflector applied first.
@@ -101,17 +106,7 @@ pub(crate) fn qr_in_place(w: &mut [C64], m: usize, n: usize, q: &mut [C64]) {
         let v_tail = &w[j * m + j + 1..(j + 1) * m];
         for c in j..k {
             let col = &mut q[c * m + j..(c + 1) * m];
-            let d: C64 = v0[j].conj() * col[0]
-                + v_tail
-                    .iter()
-                    .zip(&col[1..])
-                    .map(|(p, q)| p.conj() * q)
-                    .sum::<C64>();
-            let f = d * beta[j];
-            col[0] -= f * v0[j];
-            for (q, p) in col[1..].iter_mut().zip(v_tail) {
-                *q -= f * p;
-            }
+            reflect(col, v0[j], v_tail, beta[j]);
         }
     }
 }
