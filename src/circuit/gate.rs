@@ -254,6 +254,30 @@ pub enum Action {
     General(Box<GateMatrix>),
 }
 
+impl Action {
+    /// The full matrix of the gate (first qubit most significant).
+    pub fn into_matrix(self) -> GateMatrix {
+        match self {
+            Action::One(u) => GateMatrix::one(u),
+            Action::Controlled(u) => GateMatrix::controlled(&GateMatrix::one(u)),
+            Action::Swap => GateMatrix::two([
+                ONE, ZERO, ZERO, ZERO, //
+                ZERO, ZERO, ONE, ZERO, //
+                ZERO, ONE, ZERO, ZERO, //
+                ZERO, ZERO, ZERO, ONE,
+            ]),
+            Action::Diagonal(d) => {
+                let mut m = GateMatrix::zeros(2);
+                for (k, z) in d.into_iter().enumerate() {
+                    m.data[k * 4 + k] = z;
+                }
+                m
+            }
+            Action::General(m) => *m,
+        }
+    }
+}
+
 /// The closed set of gates qfl simulates: the OpenQASM 2.0 `qelib1.inc` set plus checked
 /// user matrices. Angles are [`Param`]s, bound at run time.
 ///
@@ -559,24 +583,7 @@ impl Gate {
     /// [`Error::NonFiniteAngle`] if a bound angle is not finite (for example an index beyond
     /// the slices given).
     pub fn matrix(&self, theta: &[f64], x: &[f64]) -> Result<GateMatrix> {
-        Ok(match self.action(theta, x)? {
-            Action::One(u) => GateMatrix::one(u),
-            Action::Controlled(u) => GateMatrix::controlled(&GateMatrix::one(u)),
-            Action::Swap => GateMatrix::two([
-                ONE, ZERO, ZERO, ZERO, //
-                ZERO, ZERO, ONE, ZERO, //
-                ZERO, ONE, ZERO, ZERO, //
-                ZERO, ZERO, ZERO, ONE,
-            ]),
-            Action::Diagonal(d) => {
-                let mut m = GateMatrix::zeros(2);
-                for (k, z) in d.into_iter().enumerate() {
-                    m.data[k * 4 + k] = z;
-                }
-                m
-            }
-            Action::General(m) => *m,
-        })
+        Ok(self.action(theta, x)?.into_matrix())
     }
 
     /// How the gate acts, with angles bound from `theta` and `x`: the form a simulator can

@@ -895,8 +895,8 @@ impl MpsState {
                             self.apply_one(&u, *start);
                             Ok(())
                         }
-                        _ => {
-                            let m = instructions[*inst].gate().matrix(theta, x)?;
+                        action => {
+                            let m = action.into_matrix();
                             self.apply_window(&window_matrix(&m, arg_at), *start, arg_at.len())
                         }
                     })
