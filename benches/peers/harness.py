@@ -5,7 +5,11 @@ Normally started by run.sh (which builds the binaries and the venv first); see R
 Every (simulator, workload, max bond, repeat) is one subprocess with a wall-clock timeout;
 each prints one JSON line `{"sim", "seconds", "z", "peak_bond", "fidelity", "version", ...}`
 where `seconds` is the simulator's own measurement of simulation + all <Z_i> (start-up,
-imports and file parsing excluded). Failed, timed-out and skipped runs are recorded with the
+imports and file parsing excluded). Every runner first runs a small warm-up circuit, then
+the workload up to `--in-process` times in the same process (within `--in-process-budget`
+seconds): a process's time is its fastest run (steady state, as a user simulating many
+circuits sees it), and its first run is kept as `first_times` (cold caches and first
+allocations included). Failed, timed-out and skipped runs are recorded with the
 reason, never dropped. results.json is rewritten after every run, so an interrupted run
 keeps what it measured; `--report-only` rebuilds results.md and the plots from it.
 """
@@ -59,6 +63,10 @@ def parse_args(argv):
     ap.add_argument("--timeout", type=float, default=env("PEERS_TIMEOUT"), help="seconds per run (whole subprocess)")
     ap.add_argument("--repeat-budget", type=float, default=float(env("PEERS_REPEAT_BUDGET", "120")),
                     help="no further repeat once the measured seconds of a combination exceed this")
+    ap.add_argument("--in-process", type=int, default=int(env("PEERS_IN_PROCESS", "5")),
+                    help="timed runs of the workload inside each process (the process's time is the fastest)")
+    ap.add_argument("--in-process-budget", type=float, default=float(env("PEERS_IN_PROCESS_BUDGET", "1")),
+                    help="no further in-process run once a process's runs took this many seconds")
     ap.add_argument("--cutoff", type=float, default=float(env("PEERS_CUTOFF", "1e-16")))
     ap.add_argument("--threads", type=int, default=int(env("PEERS_THREADS", "2")))
     ap.add_argument("--ref-bond", type=int, default=env("PEERS_REF_BOND"))
@@ -90,6 +98,8 @@ def parse_args(argv):
         # A reference at the max bond of a run would be that run itself.
         a.ref_bond = 2 * max(a.bonds)
         print(f"note: reference bond raised to {a.ref_bond} (twice the largest max bond)", file=sys.stderr)
+    if a.in_process < 1 or not a.in_process_budget >= 0:
+        ap.error("--in-process must be >= 1 and --in-process-budget >= 0")
     a.sims = [s.strip() for s in a.sims.split(",") if s.strip()]
     for s in a.sims:
         if s not in ALL_SIMS:
@@ -142,21 +152,30 @@ def run_json(cmd, timeout, env_extra=None):
     return "failed", None, "no JSON on stdout: " + out.strip()[-200:], wall
 
 
-def qfl_cmd(a, path, chi, backend="mps", threads=None, tebd=False):
+def qfl_cmd(a, path, chi, backend="mps", threads=None, tebd=False, repeat=True):
     threads = a.threads if threads is None else threads
     cmd = [a.qfl, "run", path, "--backend", backend, "--format", "json", "--quiet", "--threads", str(threads)]
     if backend == "mps":
         cmd += ["--max-bond", str(chi), "--cutoff", repr(a.cutoff)]
     if tebd:
         cmd += ["--update", "tebd", "--readout", "local"]
-    return cmd
+    return cmd + (repeat_args(a) if repeat else [])
+
+
+def repeat_args(a):
+    """The in-process repeat options every runner takes."""
+    return ["--repeat", str(a.in_process), "--repeat-budget", repr(a.in_process_budget)]
 
 
 def qfl_record(j, version, sim):
     mps = j.get("mps") or {}
+    t = j["timings"]
+    runs = [x / 1e3 for x in t.get("runs_ms") or [t["simulate_ms"]]]
     return {
         "sim": sim,
-        "seconds": j["timings"]["simulate_ms"] / 1e3,
+        "seconds": min(runs),
+        "first_seconds": t["simulate_ms"] / 1e3,
+        "runs": runs,
         "z": j["z"],
         "peak_bond": mps.get("peak_bond"),
         "fidelity": mps.get("fidelity_estimate"),
@@ -190,12 +209,12 @@ def sim_cmd(a, sim, path, chi):
     if sim in ("aer", "aer-lapack"):
         cmd = [a.python, os.path.join(HERE, "runners", "aer_runner.py"), path, "--max-bond", str(chi),
                "--cutoff", repr(a.cutoff), "--threads", str(a.threads)]
-        return cmd + (["--lapack"] if sim == "aer-lapack" else [])
+        return cmd + (["--lapack"] if sim == "aer-lapack" else []) + repeat_args(a)
     if sim == "quimb":
         return [a.python, os.path.join(HERE, "runners", "quimb_runner.py"), path, "--max-bond", str(chi),
-                "--cutoff", repr(a.cutoff)]
+                "--cutoff", repr(a.cutoff)] + repeat_args(a)
     if sim == "prism-q":
-        cmd = [a.prism, prism_dialect(path), "--max-bond", str(chi), "--threads", str(a.threads)]
+        cmd = [a.prism, prism_dialect(path), "--max-bond", str(chi), "--threads", str(a.threads)] + repeat_args(a)
         if a.prism_svd_epsilon is not None:
             cmd += ["--svd-epsilon", repr(a.prism_svd_epsilon)]
         return cmd
@@ -309,7 +328,7 @@ def reference(a, w, timed_out_refs, ref_times, qfl_ver):
         if w["gates"] and g0 and t0 * w["gates"] / g0 > a.ref_timeout:
             return {"kind": "none", "reason": f"high-bond reference skipped: {t0:.0f} s at n = {n0} scales linearly in gates to {t0 * w['gates'] / g0:.0f} s > {a.ref_timeout:g} s"}
     log(f"  reference {w['name']}: {kind}")
-    status, j, msg, wall = run_json(qfl_cmd(a, w["path"], a.ref_bond, "dense" if exact else "mps"), a.ref_timeout)
+    status, j, msg, wall = run_json(qfl_cmd(a, w["path"], a.ref_bond, "dense" if exact else "mps", repeat=False), a.ref_timeout)
     if status != "ok":
         if status == "timeout" and not exact:
             timed_out_refs[key] = min(timed_out_refs.get(key, w["n"]), w["n"])
@@ -381,6 +400,8 @@ def run_all(a):
         "bonds": a.bonds,
         "repeats": a.repeats,
         "repeat_budget_s": a.repeat_budget,
+        "in_process": a.in_process,
+        "in_process_budget_s": a.in_process_budget,
         "timeout_s": a.timeout,
         "cutoff": a.cutoff,
         "threads": a.threads,
@@ -416,7 +437,7 @@ def run_all(a):
         rec = {
             "sim": sim, "workload": w["name"], "family": w["family"], "n": w["n"], "layers": w["layers"],
             "gates": w["gates"], "two_qubit_gates": w["two_qubit_gates"], "chi": chi, "cutoff": a.cutoff,
-            "threads": a.threads, "status": "ok", "message": "", "times": [], "min": None, "median": None,
+            "threads": a.threads, "status": "ok", "message": "", "times": [], "first_times": [], "min": None, "median": None,
             "max_err": None, "peak_bond": None, "fidelity": None, "version": None,
             "reference": ref["kind"], "reference_note": ref.get("reason"),
             "reference_converged": ref["converged"],
@@ -451,6 +472,7 @@ def run_all(a):
                 if sim in QFL_SIMS:
                     j = qfl_record(j, qfl_ver, sim)
                 rec["times"].append(j["seconds"])
+                rec["first_times"].append(j.get("first_seconds", j["seconds"]))
                 zs.append(j["z"])
                 rec["peak_bond"], rec["fidelity"], rec["version"] = j.get("peak_bond"), j.get("fidelity"), j.get("version")
                 info["versions"].setdefault(sim, j.get("version"))
@@ -545,7 +567,11 @@ def report(out):
         "Versions: " + "; ".join(f"{k}: {v}" for k, v in info["versions"].items()) + ".",
         "",
         "Each cell: min / median seconds of simulation + all <Z_i> (start-up, imports and parsing "
-        "excluded), then in brackets the largest |<Z_i> - reference| over the qubits. "
+        "excluded) over the processes, where a process's time is its fastest of "
+        + (f"up to {info['in_process']} runs of the workload (within {info['in_process_budget_s']:g} s) "
+           "after a small warm-up circuit, the same for every simulator"
+           if "in_process" in info else "one run (a run before in-process repeats existed)")
+        + ", then in brackets the largest |<Z_i> - reference| over the qubits. "
         "Speed-up: fastest peer's min over that qfl variant's min (> 1 means qfl is faster); peers without a "
         "time (failed, timed out, skipped) are left out, and it is '–' when none has one. "
         "Reference kinds are listed under the table; † marks an error against a reference that is "
@@ -569,6 +595,7 @@ def report(out):
             q = by.get((wl, chi, qs))
             speeds.append(f"{min(peers) / q['min']:.2f}x" if q and q["min"] and peers else "–")
         lines.append(f"| {wl} | {any_r['n']} | {any_r['gates']} | {chi} | " + " | ".join(cells + speeds) + " |")
+    lines += speed_summary(rows, by, sims, speed_sims)
     lines += ["", "References:", ""]
     for wl, ref in data["references"].items():
         extra = ""
@@ -596,6 +623,25 @@ def report(out):
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     plots(out, runs, sims, info.get("timeout_s"))
+
+
+def speed_summary(rows, by, sims, speed_sims):
+    """Median and range of each qfl variant's speed-up over the rows, on the steady-state
+    times of the table and on the processes' first runs (cold caches included)."""
+    out = []
+    for qs in speed_sims:
+        for label, key in (("steady state (table)", "times"), ("first run of each process", "first_times")):
+            ratios = []
+            for wl, chi in rows:
+                q = by.get((wl, chi, qs))
+                peers = [min(r[key]) for s in sims if s in PEERS and (r := by.get((wl, chi, s))) and r.get(key)]
+                if q and q.get(key) and peers:
+                    ratios.append(min(peers) / min(q[key]))
+            if ratios:
+                out.append(f"- {qs}, {label}: fastest peer / {qs} median {statistics.median(ratios):.2f}x "
+                           f"({min(ratios):.2f}x-{max(ratios):.2f}x) over {len(ratios)} rows; "
+                           f"faster on {sum(x > 1 for x in ratios)}, >= 3x on {sum(x >= 3 for x in ratios)}")
+    return ["", "Speed-ups:", ""] + out if out else []
 
 
 def plots(out, runs, sims, timeout=None):

@@ -325,6 +325,68 @@ fn threads_option_gives_the_same_values() {
 }
 
 #[test]
+fn repeat_times_every_run_and_reports_the_first() {
+    let path = file("qft_n4.qasm");
+    let base = json(&qfl(&[
+        "run",
+        &path,
+        "--backend",
+        "mps",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(base["timings"]["runs_ms"].as_array().unwrap().len(), 1);
+    let o = qfl(&[
+        "run",
+        &path,
+        "--backend",
+        "mps",
+        "--repeat",
+        "4",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    let runs = v["timings"]["runs_ms"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    assert_eq!(runs[0], v["timings"]["simulate_ms"]);
+    assert!(runs.iter().all(|t| t.as_f64().unwrap() > 0.0));
+    assert_eq!(v["z"], base["z"]);
+    // A budget of 0 s stops after the first run.
+    let v = json(&qfl(&[
+        "run",
+        &path,
+        "--repeat",
+        "4",
+        "--repeat-budget",
+        "0",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["timings"]["runs_ms"].as_array().unwrap().len(), 1);
+    let o = qfl(&["run", &path, "--backend", "mps", "--repeat", "3"]);
+    assert!(
+        stdout(&o).contains("repeated: 2 more run(s), fastest"),
+        "{}",
+        stdout(&o)
+    );
+    for args in [
+        ["--repeat", "0"],
+        ["--repeat", "-2"],
+        ["--repeat-budget", "-1"],
+        ["--repeat-budget", "NaN"],
+    ] {
+        let o = qfl(&["run", &path, args[0], args[1]]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_no_panic(&o);
+        // clap names the option, or the stray value it could not take as one.
+        let err = stderr(&o);
+        assert!(err.contains("--repeat") || err.contains(args[1]), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn help_and_version_exit_0() {
     for args in [["--help"], ["--version"]] {
         let o = qfl(&args);
