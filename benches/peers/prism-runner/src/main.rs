@@ -106,7 +106,7 @@ fn parse_args() -> Result<Args, String> {
                 repeat_budget = value("--repeat-budget")?
                     .parse()
                     .map_err(|e| format!("--repeat-budget: {e}"))?;
-                if !(repeat_budget >= 0.0) {
+                if repeat_budget.is_nan() || repeat_budget < 0.0 {
                     return Err(format!("--repeat-budget must be >= 0, got {repeat_budget}"));
                 }
             }
