@@ -153,9 +153,12 @@ pub(crate) fn takes(m: usize, n: usize) -> bool {
 /// Room for one factor of a small split: `m x k` for `u`, `k x n` for `rest`.
 pub(crate) const CAP: usize = JACOBI_MAX_ROWS * JACOBI_MAX_LEN;
 
-/// A left split `A = U (rest)` held on the stack (see [`split_small`]): `u` is `m x k`
-/// column-major, `rest` is `k x n` column-major, `s` the `k` non-increasing row norms of
-/// `rest`, `k = min(m, n)`.
+/// A left split `A = U (rest)` of a small cut (see [`SmallSplit::split`]), with the
+/// workspace it is computed in: `u` is `m x k` column-major, `rest` is `k x n`
+/// column-major, `s` the `k` non-increasing row norms of `rest`, `k = min(m, n)`. One value
+/// is reused for every cut (kept in the state's scratch), so a split neither allocates nor
+/// clears its arrays: it writes every entry it later reads.
+#[derive(Clone)]
 pub(crate) struct SmallSplit {
     pub m: usize,
     pub n: usize,
@@ -163,9 +166,47 @@ pub(crate) struct SmallSplit {
     pub u: [C64; CAP],
     pub s: [f64; JACOBI_MAX_ROWS],
     pub rest: [C64; CAP],
+    /// The rows being orthogonalised; the reflectors of a tall cut's QR; `Q W`.
+    work: [C64; CAP],
+    /// A tall cut's `Q`.
+    q: [C64; CAP],
+    /// A tall cut's triangular factor `R` (`n x n`).
+    r: [C64; JACOBI_MAX_ROWS * JACOBI_MAX_ROWS],
+    /// The accumulated rotation `W` (`rows x rows`).
+    w: [C64; JACOBI_MAX_ROWS * JACOBI_MAX_ROWS],
 }
 
 impl SmallSplit {
+    /// An empty split on the heap (about 9 KiB), to be filled by [`split`](Self::split).
+    pub fn boxed() -> Box<Self> {
+        const Z: C64 = C64::new(0.0, 0.0);
+        Box::new(SmallSplit {
+            m: 0,
+            n: 0,
+            k: 0,
+            u: [Z; CAP],
+            s: [0.0; JACOBI_MAX_ROWS],
+            rest: [Z; CAP],
+            work: [Z; CAP],
+            q: [Z; CAP],
+            r: [Z; JACOBI_MAX_ROWS * JACOBI_MAX_ROWS],
+            w: [Z; JACOBI_MAX_ROWS * JACOBI_MAX_ROWS],
+        })
+    }
+
+    /// Fills every array with NaN, so a test can show a split reads nothing it did not
+    /// write.
+    #[cfg(test)]
+    pub fn poison(&mut self) {
+        let nan = C64::new(f64::NAN, f64::NAN);
+        for a in [&mut self.u, &mut self.rest, &mut self.work, &mut self.q] {
+            a.fill(nan);
+        }
+        self.r.fill(nan);
+        self.w.fill(nan);
+        self.s.fill(f64::NAN);
+    }
+
     /// `u[(i, t)]`.
     pub fn u(&self, i: usize, t: usize) -> C64 {
         self.u[t * self.m + i]
@@ -180,70 +221,92 @@ impl SmallSplit {
     pub fn s(&self) -> &[f64] {
         &self.s[..self.k]
     }
-}
 
-/// The left split `A = U (rest)` of a small `a` (see [`takes`]) by one-sided Jacobi on its
-/// rows, or `None` if that does not converge or a value is not finite (the caller falls back
-/// to the general path).
-///
-/// As [`super::split_left`]: `u` has orthonormal columns, `s` is non-increasing and holds the
-/// norms of the rows of `rest`, `u * rest = a`. With `m <= n`, `u` is the accumulated
-/// `m x m` rotation; with `m > n` the matrix is first reduced to its `n x n` triangular
-/// factor `A = Q R` and `u = Q W`, so `u` is a product of orthonormal factors either way
-/// (never a normalised vector, which would lose orthogonality for tiny singular values).
-pub(crate) fn split_left(a: MatRef<'_, C64>) -> Option<LeftSplit> {
-    let f = split_small(a)?;
-    let (m, n, k) = (f.m, f.n, f.k);
-    Some(LeftSplit {
-        u: Mat::<C64>::from_fn(m, k, |i, t| f.u(i, t)),
-        s: f.s().to_vec(),
-        rest: Mat::<C64>::from_fn(k, n, |t, j| f.rest(t, j)),
-    })
-}
-
-/// [`split_left`] without allocation: the factors on the stack.
-pub(crate) fn split_small(a: MatRef<'_, C64>) -> Option<SmallSplit> {
-    let (m, n) = a.shape();
-    debug_assert!(takes(m, n));
-    if m > n {
+    /// The left split `A = U (rest)` of a small `a` (see [`takes`]) by one-sided Jacobi on
+    /// its rows, into `self`; `false` if that does not converge or a value is not finite
+    /// (the caller falls back to the general path; `self` then holds nothing of use).
+    ///
+    /// As [`super::split_left`]: `u` has orthonormal columns, `s` is non-increasing and
+    /// holds the norms of the rows of `rest`, `u * rest = a`. With `m <= n`, `u` is the
+    /// accumulated `m x m` rotation; with `m > n` the matrix is first reduced to its `n x n`
+    /// triangular factor `A = Q R` and `u = Q W`, so `u` is a product of orthonormal factors
+    /// either way (never a normalised vector, which would lose orthogonality for tiny
+    /// singular values).
+    pub fn split(&mut self, a: MatRef<'_, C64>) -> bool {
+        let (m, n) = a.shape();
+        debug_assert!(takes(m, n));
+        self.m = m;
+        self.n = n;
+        self.k = m.min(n);
+        if m <= n {
+            return split_wide(
+                a,
+                &mut self.work,
+                &mut self.w,
+                &mut self.u,
+                &mut self.s,
+                &mut self.rest,
+            );
+        }
         // A = Q R, R = W rest: u = Q W (m x n).
-        let mut w = [C64::new(0.0, 0.0); CAP];
         for j in 0..n {
             for i in 0..m {
-                w[j * m + i] = a[(i, j)];
+                self.work[j * m + i] = a[(i, j)];
             }
         }
-        let mut q = [C64::new(0.0, 0.0); CAP];
-        super::householder::qr_in_place(&mut w[..m * n], m, n, &mut q[..m * n]);
-        let mut r = [C64::new(0.0, 0.0); JACOBI_MAX_ROWS * JACOBI_MAX_ROWS];
+        super::householder::qr_in_place(&mut self.work[..m * n], m, n, &mut self.q[..m * n]);
         for j in 0..n {
-            for i in 0..=j {
-                r[j * n + i] = w[j * m + i];
+            for i in 0..n {
+                self.r[j * n + i] = if i <= j {
+                    self.work[j * m + i]
+                } else {
+                    C64::new(0.0, 0.0)
+                };
             }
         }
-        let mut f = split_small(MatRef::from_column_major_slice(&r[..n * n], n, n))?;
-        let mut u = [C64::new(0.0, 0.0); CAP];
+        let r = MatRef::from_column_major_slice(&self.r[..n * n], n, n);
+        if !split_wide(
+            r,
+            &mut self.work,
+            &mut self.w,
+            &mut self.u,
+            &mut self.s,
+            &mut self.rest,
+        ) {
+            return false;
+        }
+        // u (n x n, in `u`) -> Q u (m x n), through `work`.
         for t in 0..n {
+            let wt = &self.u[t * n..(t + 1) * n];
             for i in 0..m {
-                u[t * m + i] = (0..n).map(|j| q[j * m + i] * f.u[t * n + j]).sum();
+                self.work[t * m + i] = (0..n).map(|j| self.q[j * m + i] * wt[j]).sum();
             }
         }
-        f.m = m;
-        f.u = u;
-        return Some(f);
+        self.u[..m * n].copy_from_slice(&self.work[..m * n]);
+        true
     }
-    let (rows, len) = (m, n);
-    let mut b = [C64::new(0.0, 0.0); CAP];
+}
+
+/// The left split of a wide `a` (`rows <= len`): rows orthogonalised in `b`, rotation in
+/// `w`, results (sorted by row norm) in `u` (`rows x rows`), `s`, `rest` (`rows x len`).
+fn split_wide(
+    a: MatRef<'_, C64>,
+    b: &mut [C64],
+    w: &mut [C64],
+    u: &mut [C64],
+    s: &mut [f64],
+    rest: &mut [C64],
+) -> bool {
+    let (rows, len) = a.shape();
     let b = &mut b[..rows * len];
     for i in 0..rows {
         for k in 0..len {
             b[i * len + k] = a[(i, k)];
         }
     }
-    let mut w = [C64::new(0.0, 0.0); JACOBI_MAX_ROWS * JACOBI_MAX_ROWS];
     let w = &mut w[..rows * rows];
     if !orthogonalise_rows(b, rows, len, w) {
-        return None;
+        return false;
     }
     let mut norms = [0.0f64; JACOBI_MAX_ROWS];
     for (i, norm) in norms.iter_mut().enumerate().take(rows) {
@@ -259,26 +322,34 @@ pub(crate) fn split_small(a: MatRef<'_, C64>) -> Option<SmallSplit> {
     }
     let order = &mut order[..rows];
     order.sort_by(|&x, &y| norms[y].total_cmp(&norms[x]));
-    let mut f = SmallSplit {
-        m,
-        n,
-        k: m,
-        u: [C64::new(0.0, 0.0); CAP],
-        s: [0.0; JACOBI_MAX_ROWS],
-        rest: [C64::new(0.0, 0.0); CAP],
-    };
     // A = W b: u[:, t] = W[:, o_t], rest[t, :] = b[o_t, :].
     for (t, &o) in order.iter().enumerate() {
-        f.s[t] = norms[o];
-        if !f.s[t].is_finite() {
-            return None;
+        s[t] = norms[o];
+        if !s[t].is_finite() {
+            return false;
         }
-        f.u[t * m..(t + 1) * m].copy_from_slice(&w[o * rows..(o + 1) * rows]);
-        for j in 0..n {
-            f.rest[j * m + t] = b[o * len + j];
+        u[t * rows..(t + 1) * rows].copy_from_slice(&w[o * rows..(o + 1) * rows]);
+        for j in 0..len {
+            rest[j * rows + t] = b[o * len + j];
         }
     }
-    Some(f)
+    true
+}
+
+/// The left split `A = U (rest)` of a small `a` (see [`takes`]) as heap matrices (see
+/// [`SmallSplit::split`]), or `None` if the Jacobi sweeps do not converge or a value is not
+/// finite (the caller falls back to the general SVD).
+pub(crate) fn split_left(a: MatRef<'_, C64>) -> Option<LeftSplit> {
+    let mut f = SmallSplit::boxed();
+    if !f.split(a) {
+        return None;
+    }
+    let (m, n, k) = (f.m, f.n, f.k);
+    Some(LeftSplit {
+        u: Mat::<C64>::from_fn(m, k, |i, t| f.u(i, t)),
+        s: f.s().to_vec(),
+        rest: Mat::<C64>::from_fn(k, n, |t, j| f.rest(t, j)),
+    })
 }
 
 #[cfg(test)]
@@ -290,6 +361,25 @@ mod tests {
     fn check(a: &Mat<C64>) -> LeftSplit {
         let (m, n) = a.shape();
         let f = split_left(a.as_ref()).expect("converges");
+        // The same from a split whose arrays hold NaN (left from nothing): every entry read
+        // is written first.
+        let mut g = SmallSplit::boxed();
+        g.poison();
+        assert!(
+            g.split(a.as_ref()),
+            "{m}x{n} converges from poisoned buffers"
+        );
+        for (t, s) in f.s.iter().enumerate() {
+            assert_eq!(g.s()[t], *s, "{m}x{n}: s[{t}]");
+        }
+        for t in 0..f.s.len() {
+            for i in 0..m {
+                assert_eq!(g.u(i, t), f.u[(i, t)], "{m}x{n}: u");
+            }
+            for j in 0..n {
+                assert_eq!(g.rest(t, j), f.rest[(t, j)], "{m}x{n}: rest");
+            }
+        }
         let k = f.s.len();
         assert_eq!(k, m.min(n));
         assert!(f.s.windows(2).all(|w| w[0] >= w[1]), "{:?}", f.s);

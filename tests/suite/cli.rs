@@ -382,7 +382,10 @@ fn repeat_times_every_run_and_reports_the_first() {
         assert_no_panic(&o);
         // clap names the option, or the stray value it could not take as one.
         let err = stderr(&o);
-        assert!(err.contains("--repeat") || err.contains(args[1]), "{args:?}: {err}");
+        assert!(
+            err.contains("--repeat") || err.contains(args[1]),
+            "{args:?}: {err}"
+        );
     }
 }
 

@@ -257,6 +257,8 @@ pub struct MpsState {
     /// One-qubit density matrices read locally from the Hastings form at the end of the last
     /// TEBD run; cleared by any change of the state.
     local: Option<Vec<[C64; 4]>>,
+    /// Reused buffers of the small-bond updates (`small.rs`).
+    small: small::Scratch,
 }
 
 impl MpsState {
@@ -282,6 +284,7 @@ impl MpsState {
             log: TruncationLog::new(n_qubits),
             touched: None,
             local: None,
+            small: small::Scratch::default(),
         })
     }
 
@@ -591,6 +594,17 @@ impl MpsState {
         truncation: Truncation,
         bond: usize,
     ) -> Result<(usize, f64, f64)> {
+        Self::truncate_with(&self.config, s, truncation, bond)
+    }
+
+    /// [`truncate`](Self::truncate) with the state's settings passed in (for callers that
+    /// hold other parts of the state borrowed).
+    fn truncate_with(
+        config: &MpsConfig,
+        s: &[f64],
+        truncation: Truncation,
+        bond: usize,
+    ) -> Result<(usize, f64, f64)> {
         let total: f64 = s.iter().map(|x| x * x).sum();
         let norm = total.sqrt();
         if !norm.is_finite() {
@@ -598,10 +612,10 @@ impl MpsState {
                 context: format!("singular values at bond {bond}"),
             });
         }
-        if (norm - 1.0).abs() > self.config.norm_tolerance {
+        if (norm - 1.0).abs() > config.norm_tolerance {
             return Err(Error::NormDrift {
                 norm,
-                tolerance: self.config.norm_tolerance,
+                tolerance: config.norm_tolerance,
                 context: format!("two-site update at bond {bond}"),
             });
         }

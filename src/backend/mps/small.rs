@@ -4,7 +4,7 @@
 //! 256 entries) the arithmetic of an update is a few hundred multiply-adds, and the general
 //! path's heap matrices (the contracted pair, the factors, copies into new sites) cost more
 //! than the arithmetic. Here the pair is contracted, the gate applied and the cut split on
-//! the stack (`linalg::split_small`, one-sided Jacobi), and the result is written into the
+//! scratch buffers the state keeps (`linalg::SmallSplit`, one-sided Jacobi), and the result is written into the
 //! two sites' existing buffers. Same operations and same checks as the general path
 //! (`MpsState::split`): the same truncation rule, norm check and log entries, and a failing
 //! factorization leaves the state as it was (the caller then takes the general path).
@@ -21,6 +21,63 @@ const ZERO: C64 = C64::new(0.0, 0.0);
 /// Largest site (entries, `2 chi_l chi_r`) the stack centre move takes.
 const SMALL_SITE: usize = 256;
 
+/// Buffers of the small path, allocated once per state on first use and reused by every
+/// update (never cleared: each update writes what it reads). A clone of a state starts
+/// without them.
+#[derive(Default)]
+pub(super) struct Scratch(Option<Box<Buffers>>);
+
+struct Buffers {
+    /// The contracted window, gated in place.
+    theta: [C64; SMALL_SPLIT_CAP],
+    /// A second window buffer (three-site contraction, the adjoint at a left-end cut).
+    tmp: [C64; SMALL_SPLIT_CAP],
+    /// What is left of the window after each cut.
+    rest: [C64; SMALL_SPLIT_CAP],
+    /// The splits of the (at most two) cuts, kept until every cut has succeeded.
+    factors: [Box<SmallSplit>; 2],
+}
+
+impl Scratch {
+    fn get(&mut self) -> &mut Buffers {
+        self.0.get_or_insert_with(|| {
+            Box::new(Buffers {
+                theta: [ZERO; SMALL_SPLIT_CAP],
+                tmp: [ZERO; SMALL_SPLIT_CAP],
+                rest: [ZERO; SMALL_SPLIT_CAP],
+                factors: [SmallSplit::boxed(), SmallSplit::boxed()],
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+impl Scratch {
+    /// Fills every buffer with NaN (see `SmallSplit::poison`).
+    pub(super) fn poison(&mut self) {
+        let b = self.get();
+        let nan = C64::new(f64::NAN, f64::NAN);
+        for a in [&mut b.theta, &mut b.tmp, &mut b.rest] {
+            a.fill(nan);
+        }
+        for f in &mut b.factors {
+            f.poison();
+        }
+    }
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch(None)
+    }
+}
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scratch")
+    }
+}
+
 /// `dst = src site`: `src` column-major `rows x site.chi_l`, `site` read as its
 /// `chi_l x (2 chi_r)` view, `dst` column-major `rows x (2 chi_r)`. `false` (nothing written)
 /// if either does not fit [`SMALL_SPLIT_CAP`].
@@ -29,6 +86,7 @@ fn contract(src: &[C64], rows: usize, site: &super::Site, dst: &mut [C64]) -> bo
     if rows * inner > SMALL_SPLIT_CAP || rows * cols > SMALL_SPLIT_CAP || src.len() < rows * inner {
         return false;
     }
+    dst[..rows * cols].fill(ZERO);
     for c in 0..cols {
         let out = &mut dst[c * rows..(c + 1) * rows];
         for t in 0..inner {
@@ -44,11 +102,42 @@ fn contract(src: &[C64], rows: usize, site: &super::Site, dst: &mut [C64]) -> bo
     true
 }
 
+/// Applies the row-major `2^k x 2^k` window matrix `gm` to `theta` (entries
+/// `l + chi_l (p + 2^k r)`), mixing the `2^k` entries of each `(l, r)` over `p`.
+fn apply_gate(theta: &mut [C64], gm: &[C64], dim: usize, chi_l: usize, chi_r: usize) {
+    for r in 0..chi_r {
+        for l in 0..chi_l {
+            let base = l + dim * chi_l * r;
+            if dim == 4 {
+                let v = [
+                    theta[base],
+                    theta[base + chi_l],
+                    theta[base + 2 * chi_l],
+                    theta[base + 3 * chi_l],
+                ];
+                for (pp, row) in gm.chunks_exact(4).enumerate() {
+                    theta[base + pp * chi_l] =
+                        row[0] * v[0] + row[1] * v[1] + row[2] * v[2] + row[3] * v[3];
+                }
+                continue;
+            }
+            let mut v = [ZERO; 8];
+            for (p, x) in v.iter_mut().enumerate().take(dim) {
+                *x = theta[base + p * chi_l];
+            }
+            for (pp, row) in gm.chunks_exact(dim).enumerate() {
+                theta[base + pp * chi_l] =
+                    row.iter().zip(&v[..dim]).map(|(g, x)| g * x).sum::<C64>();
+            }
+        }
+    }
+}
+
 impl MpsState {
     /// The update of the `k`-site window at `start` (`k` = 2 or 3, the centre already in
-    /// the window) by the `2^k x 2^k` window matrix `gm`, on the stack: the same contraction,
-    /// successive splits, truncation and log entries as the general path
-    /// (`apply_window_general`). Returns `Ok(false)` without touching the state when a
+    /// the window) by the `2^k x 2^k` window matrix `gm`, in the state's scratch buffers:
+    /// the same contraction, successive splits, truncation and log entries as the general
+    /// path (`apply_window_general`). Returns `Ok(false)` without touching the state when a
     /// contraction or cut is too large for the small path, the state's SVD backend is not
     /// faer, or a Jacobi split does not converge; errors (norm drift, a non-finite spectrum)
     /// also leave the state as it was.
@@ -69,82 +158,67 @@ impl MpsState {
         if len > SMALL_SPLIT_CAP {
             return Ok(false);
         }
+        let MpsState {
+            sites,
+            config,
+            log,
+            small,
+            ..
+        } = self;
+        let Buffers {
+            theta,
+            tmp,
+            rest,
+            factors,
+        } = small.get();
         // theta, contracted site by site: (2 chi_l 2^j) x chi_{j+1} after site j, entries
         // l + chi_l (p + 2^k r) at the end (p = sum_j s_j 2^j).
-        let mut theta = [ZERO; SMALL_SPLIT_CAP];
         let rows = 2 * chi_l;
-        let (first, second) = (&self.sites[start], &self.sites[start + 1]);
-        if !contract(&first.data, rows, second, &mut theta) {
+        if !contract(&sites[start].data, rows, &sites[start + 1], theta) {
             return Ok(false);
         }
-        if k == 3 {
-            let mut three = [ZERO; SMALL_SPLIT_CAP];
-            if !contract(&theta, 2 * rows, &self.sites[start + 2], &mut three) {
+        // The gated window, and a spare buffer of the same size.
+        let (win, spare): (&mut [C64], &mut [C64]) = if k == 3 {
+            if !contract(&theta[..], 2 * rows, &sites[start + 2], tmp) {
                 return Ok(false);
             }
-            theta = three;
-        }
-        let theta = &mut theta[..len];
-        // The gate mixes the 2^k entries l + chi_l p + 2^k chi_l r over p.
-        for r in 0..chi_r {
-            for l in 0..chi_l {
-                let base = l + dim * chi_l * r;
-                if dim == 4 {
-                    let v = [
-                        theta[base],
-                        theta[base + chi_l],
-                        theta[base + 2 * chi_l],
-                        theta[base + 3 * chi_l],
-                    ];
-                    for (pp, row) in gm.chunks_exact(4).enumerate() {
-                        theta[base + pp * chi_l] =
-                            row[0] * v[0] + row[1] * v[1] + row[2] * v[2] + row[3] * v[3];
-                    }
-                    continue;
-                }
-                let mut v = [ZERO; 8];
-                for (p, x) in v.iter_mut().enumerate().take(dim) {
-                    *x = theta[base + p * chi_l];
-                }
-                for (pp, row) in gm.chunks_exact(dim).enumerate() {
-                    theta[base + pp * chi_l] =
-                        row.iter().zip(&v[..dim]).map(|(g, x)| g * x).sum::<C64>();
-                }
-            }
-        }
-        // Split, as `MpsState::split`: the factors stay on the stack until every cut is done.
-        let truncation = self.config.truncation;
-        let mut factors: [Option<SmallSplit>; 2] = [None, None];
+            (&mut tmp[..len], &mut theta[..])
+        } else {
+            (&mut theta[..len], &mut tmp[..])
+        };
+        apply_gate(win, gm, dim, chi_l, chi_r);
+        // Split, as `MpsState::split`: the factors stay in the scratch until every cut is
+        // done. The first cut reads the window, a later one what the previous cut left in
+        // `rest`.
+        let truncation = config.truncation;
         let mut cuts = [(0usize, 0.0f64, 0usize); 2];
-        let mut rest = [ZERO; SMALL_SPLIT_CAP];
-        rest[..len].copy_from_slice(theta);
         let mut chi;
         match centre_end {
             CentreEnd::Right => {
-                // rest reads as (2 chi) x (2^(k-j-1) chi_r) at cut j.
+                // The remainder reads as (2 chi) x (2^(k-j-1) chi_r) at cut j.
                 chi = chi_l;
-                for j in 0..k - 1 {
+                for (j, f) in factors.iter_mut().enumerate().take(k - 1) {
                     let (m, cols) = (2 * chi, (1usize << (k - j - 1)) * chi_r);
                     if !linalg::small_split_takes(m, cols) {
                         return Ok(false);
                     }
-                    let a = MatRef::from_column_major_slice(&rest[..m * cols], m, cols);
-                    let Some(f) = linalg::split_small(a) else {
+                    let src: &[C64] = if j == 0 { &*win } else { &rest[..] };
+                    if !f.split(MatRef::from_column_major_slice(&src[..m * cols], m, cols)) {
                         return Ok(false);
-                    };
-                    let (kept, eps, scale) = self.truncate(f.s(), truncation, start + j)?;
+                    }
+                    let (kept, eps, scale) =
+                        MpsState::truncate_with(config, f.s(), truncation, start + j)?;
                     for c in 0..cols {
                         for t in 0..kept {
                             rest[c * kept + t] = f.rest(t, c) * scale;
                         }
                     }
                     cuts[j] = (start + j, eps, kept);
-                    factors[j] = Some(f);
                     chi = kept;
                 }
             }
             CentreEnd::Left => {
-                // rest reads as (chi_l 2^j) x (2 chi) for the site at offset j.
+                // The remainder reads as (chi_l 2^j) x (2 chi) for the site at offset j.
                 chi = chi_r;
                 for (n_cut, j) in (1..k).rev().enumerate() {
                     let rows = chi_l << j;
@@ -153,24 +227,26 @@ impl MpsState {
                     }
                     // Split A^H = U (rest'): site j = U^H[..kept, :], the remainder is
                     // (rest'[..kept, :])^H.
-                    let mut ah = [ZERO; SMALL_SPLIT_CAP];
+                    let src: &[C64] = if n_cut == 0 { &*win } else { &rest[..] };
+                    let ah = &mut *spare;
                     for i in 0..rows {
                         for c in 0..2 * chi {
-                            ah[i * 2 * chi + c] = rest[c * rows + i].conj();
+                            ah[i * 2 * chi + c] = src[c * rows + i].conj();
                         }
                     }
+                    let f = &mut factors[n_cut];
                     let a = MatRef::from_column_major_slice(&ah[..rows * 2 * chi], 2 * chi, rows);
-                    let Some(f) = linalg::split_small(a) else {
+                    if !f.split(a) {
                         return Ok(false);
-                    };
-                    let (kept, eps, scale) = self.truncate(f.s(), truncation, start + j - 1)?;
+                    }
+                    let (kept, eps, scale) =
+                        MpsState::truncate_with(config, f.s(), truncation, start + j - 1)?;
                     for t in 0..kept {
                         for i in 0..rows {
                             rest[t * rows + i] = f.rest(t, i).conj() * scale;
                         }
                     }
                     cuts[n_cut] = (start + j - 1, eps, kept);
-                    factors[n_cut] = Some(f);
                     chi = kept;
                 }
             }
@@ -180,16 +256,15 @@ impl MpsState {
             CentreEnd::Right => {
                 let mut left_chi = chi_l;
                 for (j, f) in factors.iter().take(k - 1).enumerate() {
-                    let Some(f) = f else { continue };
                     let kept = cuts[j].2;
-                    let site = &mut self.sites[start + j];
+                    let site = &mut sites[start + j];
                     site.chi_l = left_chi;
                     site.chi_r = kept;
                     site.data.clear();
                     site.data.extend_from_slice(&f.u[..2 * left_chi * kept]);
                     left_chi = kept;
                 }
-                let last = &mut self.sites[start + k - 1];
+                let last = &mut sites[start + k - 1];
                 last.chi_l = chi;
                 last.chi_r = chi_r;
                 last.data.clear();
@@ -198,9 +273,9 @@ impl MpsState {
             CentreEnd::Left => {
                 let mut right_chi = chi_r;
                 for (n_cut, j) in (1..k).rev().enumerate() {
-                    let Some(f) = &factors[n_cut] else { continue };
+                    let f = &factors[n_cut];
                     let kept = cuts[n_cut].2;
-                    let site = &mut self.sites[start + j];
+                    let site = &mut sites[start + j];
                     site.chi_l = kept;
                     site.chi_r = right_chi;
                     site.data.clear();
@@ -211,16 +286,16 @@ impl MpsState {
                     );
                     right_chi = kept;
                 }
-                let first = &mut self.sites[start];
+                let first = &mut sites[start];
                 first.chi_l = chi_l;
                 first.chi_r = chi;
                 first.data.clear();
                 first.data.extend_from_slice(&rest[..2 * chi_l * chi]);
             }
         }
-        self.log.next_update();
+        log.next_update();
         for &(bond, eps, kept) in &cuts[..k - 1] {
-            self.log.record(bond, eps, kept);
+            log.record(bond, eps, kept);
         }
         Ok(true)
     }
@@ -406,6 +481,8 @@ mod tests {
                         let gm = random_unitary(1 << k, seed);
                         let mut a = psi.clone();
                         a.config = config;
+                        // Buffers left with NaN: an update reads only what it wrote.
+                        a.small.poison();
                         let last = start + k - 1;
                         a.move_centre(if end == CentreEnd::Left { last } else { start })
                             .unwrap();
