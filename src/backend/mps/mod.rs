@@ -257,8 +257,6 @@ pub struct MpsState {
     /// One-qubit density matrices read locally from the Hastings form at the end of the last
     /// TEBD run; cleared by any change of the state.
     local: Option<Vec<[C64; 4]>>,
-    /// Reused buffers of the small-bond updates (`small.rs`).
-    small: small::Scratch,
 }
 
 impl MpsState {
@@ -284,7 +282,6 @@ impl MpsState {
             log: TruncationLog::new(n_qubits),
             touched: None,
             local: None,
-            small: small::Scratch::default(),
         })
     }
 

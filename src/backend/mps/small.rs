@@ -4,10 +4,12 @@
 //! 256 entries) the arithmetic of an update is a few hundred multiply-adds, and the general
 //! path's heap matrices (the contracted pair, the factors, copies into new sites) cost more
 //! than the arithmetic. Here the pair is contracted, the gate applied and the cut split on
-//! scratch buffers the state keeps (`linalg::SmallSplit`, one-sided Jacobi), and the result is written into the
+//! buffers reused by every update on a thread (`linalg::SmallSplit`, one-sided Jacobi), and the result is written into the
 //! two sites' existing buffers. Same operations and same checks as the general path
 //! (`MpsState::split`): the same truncation rule, norm check and log entries, and a failing
 //! factorization leaves the state as it was (the caller then takes the general path).
+
+use std::cell::RefCell;
 
 use num_complex::Complex64 as C64;
 
@@ -21,12 +23,10 @@ const ZERO: C64 = C64::new(0.0, 0.0);
 /// Largest site (entries, `2 chi_l chi_r`) the stack centre move takes.
 const SMALL_SITE: usize = 256;
 
-/// Buffers of the small path, allocated once per state on first use and reused by every
-/// update (never cleared: each update writes what it reads). A clone of a state starts
-/// without them.
-#[derive(Default)]
-pub(super) struct Scratch(Option<Box<Buffers>>);
-
+/// Buffers of the small path: one set per thread, allocated on the thread's first small
+/// update and reused by every later one, whatever the state (never cleared: each update
+/// writes what it reads). A state carries none, so creating or cloning one costs nothing
+/// here.
 struct Buffers {
     /// The contracted window, gated in place.
     theta: [C64; SMALL_SPLIT_CAP],
@@ -36,46 +36,59 @@ struct Buffers {
     rest: [C64; SMALL_SPLIT_CAP],
     /// The splits of the (at most two) cuts, kept until every cut has succeeded.
     factors: [Box<SmallSplit>; 2],
+    /// A centre move's site (reflectors, then `R`), its `Q`, and the product with the
+    /// neighbour.
+    site: [C64; SMALL_SITE],
+    q: [C64; SMALL_SITE],
+    out: [C64; SMALL_SITE],
 }
 
-impl Scratch {
-    fn get(&mut self) -> &mut Buffers {
-        self.0.get_or_insert_with(|| {
-            Box::new(Buffers {
-                theta: [ZERO; SMALL_SPLIT_CAP],
-                tmp: [ZERO; SMALL_SPLIT_CAP],
-                rest: [ZERO; SMALL_SPLIT_CAP],
-                factors: [SmallSplit::boxed(), SmallSplit::boxed()],
-            })
+impl Buffers {
+    fn boxed() -> Box<Self> {
+        Box::new(Buffers {
+            theta: [ZERO; SMALL_SPLIT_CAP],
+            tmp: [ZERO; SMALL_SPLIT_CAP],
+            rest: [ZERO; SMALL_SPLIT_CAP],
+            factors: [SmallSplit::boxed(), SmallSplit::boxed()],
+            site: [ZERO; SMALL_SITE],
+            q: [ZERO; SMALL_SITE],
+            out: [ZERO; SMALL_SITE],
         })
     }
-}
 
-#[cfg(test)]
-impl Scratch {
     /// Fills every buffer with NaN (see `SmallSplit::poison`).
-    pub(super) fn poison(&mut self) {
-        let b = self.get();
+    #[cfg(test)]
+    fn poison(&mut self) {
         let nan = C64::new(f64::NAN, f64::NAN);
-        for a in [&mut b.theta, &mut b.tmp, &mut b.rest] {
+        for a in [&mut self.theta, &mut self.tmp, &mut self.rest] {
             a.fill(nan);
         }
-        for f in &mut b.factors {
+        for a in [&mut self.site, &mut self.q, &mut self.out] {
+            a.fill(nan);
+        }
+        for f in &mut self.factors {
             f.poison();
         }
     }
 }
 
-impl Clone for Scratch {
-    fn clone(&self) -> Self {
-        Scratch(None)
-    }
+thread_local! {
+    static BUFFERS: RefCell<Option<Box<Buffers>>> = const { RefCell::new(None) };
 }
 
-impl std::fmt::Debug for Scratch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Scratch")
-    }
+/// Runs `f` with this thread's buffers, or returns `None` if they are in use (not expected:
+/// an update does not start another) so the caller takes the general path.
+fn with_buffers<T>(f: impl FnOnce(&mut Buffers) -> T) -> Option<T> {
+    BUFFERS.with(|cell| {
+        let mut slot = cell.try_borrow_mut().ok()?;
+        Some(f(slot.get_or_insert_with(Buffers::boxed)))
+    })
+}
+
+/// Fills this thread's buffers with NaN.
+#[cfg(test)]
+fn poison_buffers() {
+    with_buffers(|b| b.poison()).expect("buffers free");
 }
 
 /// `dst = src site`: `src` column-major `rows x site.chi_l`, `site` read as its
@@ -135,7 +148,7 @@ fn apply_gate(theta: &mut [C64], gm: &[C64], dim: usize, chi_l: usize, chi_r: us
 
 impl MpsState {
     /// The update of the `k`-site window at `start` (`k` = 2 or 3, the centre already in
-    /// the window) by the `2^k x 2^k` window matrix `gm`, in the state's scratch buffers:
+    /// the window) by the `2^k x 2^k` window matrix `gm`, in this thread's small buffers:
     /// the same contraction, successive splits, truncation and log entries as the general
     /// path (`apply_window_general`). Returns `Ok(false)` without touching the state when a
     /// contraction or cut is too large for the small path, the state's SVD backend is not
@@ -158,19 +171,33 @@ impl MpsState {
         if len > SMALL_SPLIT_CAP {
             return Ok(false);
         }
+        with_buffers(|buffers| self.apply_small_in(buffers, gm, start, k, centre_end))
+            .unwrap_or(Ok(false))
+    }
+
+    /// [`apply_small`](Self::apply_small) in the given buffers (sizes checked by the caller).
+    fn apply_small_in(
+        &mut self,
+        buffers: &mut Buffers,
+        gm: &[C64],
+        start: usize,
+        k: usize,
+        centre_end: CentreEnd,
+    ) -> Result<bool> {
+        let dim = 1usize << k;
+        let chi_l = self.sites[start].chi_l;
+        let chi_r = self.sites[start + k - 1].chi_r;
+        let len = dim * chi_l * chi_r;
         let MpsState {
-            sites,
-            config,
-            log,
-            small,
-            ..
+            sites, config, log, ..
         } = self;
         let Buffers {
             theta,
             tmp,
             rest,
             factors,
-        } = small.get();
+            ..
+        } = buffers;
         // theta, contracted site by site: (2 chi_l 2^j) x chi_{j+1} after site j, entries
         // l + chi_l (p + 2^k r) at the end (p = sum_j s_j 2^j).
         let rows = 2 * chi_l;
@@ -300,7 +327,7 @@ impl MpsState {
         Ok(true)
     }
 
-    /// QR step `c -> c + 1` on the stack when site `c` and the product `R A[c + 1]` fit
+    /// QR step `c -> c + 1` in the thread's buffers when site `c` and the product `R A[c + 1]` fit
     /// [`SMALL_SITE`]; returns `false` (nothing done) otherwise.
     pub(super) fn shift_centre_right_small(&mut self) -> bool {
         let c = self.centre;
@@ -311,32 +338,36 @@ impl MpsState {
         if m * n > SMALL_SITE || k * cols > SMALL_SITE || m.max(n) > linalg::SMALL_QR_MAX_DIM {
             return false;
         }
-        let mut w = [ZERO; SMALL_SITE];
-        w[..m * n].copy_from_slice(&site.data);
-        let mut q = [ZERO; SMALL_SITE];
-        linalg::small_qr_in_place(&mut w[..m * n], m, n, &mut q[..m * k]);
-        // next' = R next: (k x n) (n x cols), R upper triangular in w.
-        let mut out = [ZERO; SMALL_SITE];
-        for col in 0..cols {
-            let x = &next.data[col * n..(col + 1) * n];
-            for i in 0..k {
-                out[col * k + i] = (i..n).map(|j| w[j * m + i] * x[j]).sum();
+        let done = with_buffers(|b| {
+            let (w, q, out) = (&mut b.site[..m * n], &mut b.q[..m * k], &mut b.out);
+            w.copy_from_slice(&self.sites[c].data);
+            linalg::small_qr_in_place(w, m, n, q);
+            // next' = R next: (k x n) (n x cols), R upper triangular in w.
+            let next = &self.sites[c + 1];
+            for col in 0..cols {
+                let x = &next.data[col * n..(col + 1) * n];
+                for i in 0..k {
+                    out[col * k + i] = (i..n).map(|j| w[j * m + i] * x[j]).sum();
+                }
             }
+            let site = &mut self.sites[c];
+            site.chi_r = k;
+            site.data.clear();
+            site.data.extend_from_slice(q);
+            let next = &mut self.sites[c + 1];
+            next.chi_l = k;
+            next.data.clear();
+            next.data.extend_from_slice(&out[..k * cols]);
+        });
+        if done.is_none() {
+            return false;
         }
         self.touch(c, c + 1);
-        let site = &mut self.sites[c];
-        site.chi_r = k;
-        site.data.clear();
-        site.data.extend_from_slice(&q[..m * k]);
-        let next = &mut self.sites[c + 1];
-        next.chi_l = k;
-        next.data.clear();
-        next.data.extend_from_slice(&out[..k * cols]);
         self.centre = c + 1;
         true
     }
 
-    /// LQ step `c -> c - 1` on the stack (`A = L Q` from the QR of `A^H`) when site `c` and
+    /// LQ step `c -> c - 1` in the thread's buffers (`A = L Q` from the QR of `A^H`) when site `c` and
     /// the product `A[c - 1] L` fit [`SMALL_SITE`]; returns `false` (nothing done) otherwise.
     pub(super) fn shift_centre_left_small(&mut self) -> bool {
         let c = self.centre;
@@ -348,36 +379,41 @@ impl MpsState {
         if m * n > SMALL_SITE || rows * k > SMALL_SITE || m.max(n) > linalg::SMALL_QR_MAX_DIM {
             return false;
         }
-        let mut w = [ZERO; SMALL_SITE];
-        for j in 0..n {
-            for i in 0..m {
-                w[j * m + i] = site.data[i * n + j].conj();
+        let done = with_buffers(|b| {
+            let (w, q, out) = (&mut b.site[..m * n], &mut b.q[..m * k], &mut b.out);
+            let site = &self.sites[c];
+            for j in 0..n {
+                for i in 0..m {
+                    w[j * m + i] = site.data[i * n + j].conj();
+                }
             }
-        }
-        let mut q = [ZERO; SMALL_SITE];
-        linalg::small_qr_in_place(&mut w[..m * n], m, n, &mut q[..m * k]);
-        // A = R^H Q^H: site c = Q^H (k x m), prev' = prev R^H ((rows x n) (n x k)).
-        let mut out = [ZERO; SMALL_SITE];
-        for t in 0..k {
-            for i in 0..rows {
-                out[t * rows + i] = (t..n)
-                    .map(|j| prev.data[j * rows + i] * w[j * m + t].conj())
-                    .sum();
+            linalg::small_qr_in_place(w, m, n, q);
+            // A = R^H Q^H: site c = Q^H (k x m), prev' = prev R^H ((rows x n) (n x k)).
+            let prev = &self.sites[c - 1];
+            for t in 0..k {
+                for i in 0..rows {
+                    out[t * rows + i] = (t..n)
+                        .map(|j| prev.data[j * rows + i] * w[j * m + t].conj())
+                        .sum();
+                }
             }
+            let site = &mut self.sites[c];
+            site.chi_l = k;
+            site.data.clear();
+            site.data.extend(
+                (0..m)
+                    .flat_map(|i| (0..k).map(move |t| (i, t)))
+                    .map(|(i, t)| q[t * m + i].conj()),
+            );
+            let prev = &mut self.sites[c - 1];
+            prev.chi_r = k;
+            prev.data.clear();
+            prev.data.extend_from_slice(&out[..rows * k]);
+        });
+        if done.is_none() {
+            return false;
         }
         self.touch(c - 1, c);
-        let site = &mut self.sites[c];
-        site.chi_l = k;
-        site.data.clear();
-        site.data.extend(
-            (0..m)
-                .flat_map(|i| (0..k).map(move |t| (i, t)))
-                .map(|(i, t)| q[t * m + i].conj()),
-        );
-        let prev = &mut self.sites[c - 1];
-        prev.chi_r = k;
-        prev.data.clear();
-        prev.data.extend_from_slice(&out[..rows * k]);
         self.centre = c - 1;
         true
     }
@@ -482,7 +518,7 @@ mod tests {
                         let mut a = psi.clone();
                         a.config = config;
                         // Buffers left with NaN: an update reads only what it wrote.
-                        a.small.poison();
+                        poison_buffers();
                         let last = start + k - 1;
                         a.move_centre(if end == CentreEnd::Left { last } else { start })
                             .unwrap();
@@ -519,6 +555,7 @@ mod tests {
         let (mut a, mut b) = (psi.clone(), psi);
         a.move_centre(0).unwrap();
         b.move_centre(0).unwrap();
+        poison_buffers();
         for _ in 0..6 {
             assert!(a.shift_centre_right_small());
             b.shift_centre_right_general();
