@@ -174,9 +174,17 @@ impl Layout {
 
     /// Inversions of the layout: the adjacent swaps that sort it home.
     fn inversions(&self) -> usize {
-        // Fenwick tree over qubit labels, scanning sites right to left.
+        // Fenwick tree over qubit labels, scanning sites right to left; on the stack for
+        // chains of up to 64 qubits (the look-ahead evaluates this once per candidate).
         let n = self.qubit_at.len();
-        let mut tree = vec![0usize; n + 1];
+        let mut small = [0usize; 65];
+        let mut large = Vec::new();
+        let tree: &mut [usize] = if n < small.len() {
+            &mut small[..=n]
+        } else {
+            large.resize(n + 1, 0);
+            &mut large
+        };
         let mut count = 0;
         for &q in self.qubit_at.iter().rev() {
             let mut i = q;
@@ -448,29 +456,35 @@ fn choose(layout: &Layout, sites: &[usize], ahead: &[&[usize]], window: usize) -
     let mut best = (back, true);
     // Leaving the qubits gathered: for two qubits `d` sites apart, every meeting window
     // between them costs the same `d - 1` swaps (at most 64 of them tried, evenly spaced);
-    // for more qubits, each choice of the one that stays.
-    let candidates: Vec<Route> = if k == 2 {
-        let (lo, hi) = (sites[0].min(sites[1]), sites[0].max(sites[1]));
-        let span = hi - lo;
-        let tries = span.min(64);
-        (0..tries)
-            .map(|t| hi - 1 - t * (span - 1) / (tries - 1).max(1))
-            .map(|start| meet(sites, start))
-            .collect()
-    } else {
-        anchors().map(|a| route(sites, a)).collect()
-    };
-    for r in candidates {
-        let mut moved = layout.clone();
+    // for more qubits, each choice of the one that stays. Each is scored on one layout,
+    // its swaps made and then undone (a swap is its own inverse).
+    let mut moved = layout.clone();
+    let mut consider = |r: Route| {
         for &b in &r.swaps {
             moved.swap(b);
         }
         let cost = r.swaps.len() + future(&moved);
+        for &b in r.swaps.iter().rev() {
+            moved.swap(b);
+        }
         if cost < best_cost {
             best_cost = cost;
             best = (r, false);
         }
+    };
+    if k == 2 {
+        let (lo, hi) = (sites[0].min(sites[1]), sites[0].max(sites[1]));
+        let span = hi - lo;
+        let tries = span.min(64);
+        for t in 0..tries {
+            consider(meet(sites, hi - 1 - t * (span - 1) / (tries - 1).max(1)));
+        }
+    } else {
+        for a in anchors() {
+            consider(route(sites, a));
+        }
     }
+    debug_assert_eq!(&moved, layout, "every candidate's swaps undone");
     best
 }
 
