@@ -26,6 +26,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use serde::Serialize;
+use std::io::IsTerminal;
 
 use qfl::run::{Counts, for_each_trajectory, sample_counts};
 use qfl::{
@@ -321,6 +322,11 @@ fn tune_allocator() {}
 ///   `linalg::jacobi`), so the circuit entangles 10 qubits until the middle cuts are wide
 ///   enough (`64 x 64`) for faer's eigensolver and products: warming only the small path
 ///   left the set-up inside the first wide cut of `dnn_n8` (1.1 ms -> 1.8 ms reported).
+/// - A five-qubit program parsed, lowered and run the way `qfl run` runs a file (routing of
+///   a far and a three-qubit gate, fusion, read-out), as the peers' runners run a small
+///   circuit before timing theirs: the first run through that code otherwise paid for its
+///   cold instruction cache and branch history (`qft_n4`: 40 us first run against 13 us for
+///   the next ones in the same process).
 /// - 4 MiB of heap touched and freed. glibc gives each thread its own arena, and a fresh
 ///   arena's pages are faulted in by the kernel on first use: on `basis_trotter_n4` (1800
 ///   gates, about 1 MiB of heap) that was half of the first run's time (0.41 ms against
@@ -329,6 +335,9 @@ fn tune_allocator() {}
 ///
 /// Errors are ignored (nothing depends on this).
 fn warm_up() {
+    // The heap first: touching 4 MiB evicts the caches the circuits below warm.
+    let pages: Vec<Vec<u8>> = (0..64).map(|_| vec![1u8; 64 << 10]).collect();
+    drop(std::hint::black_box(pages));
     const N: usize = 10;
     let Ok(mut psi) = MpsState::new(N, MpsConfig::default()) else {
         return;
@@ -351,8 +360,17 @@ fn warm_up() {
         }
     }
     let _ = psi.z_expectations();
-    let pages: Vec<Vec<u8>> = (0..64).map(|_| vec![1u8; 64 << 10]).collect();
-    drop(std::hint::black_box(pages));
+    const PROGRAM: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[5];\n\
+        h q[0]; rx(0.3) q[1]; ry(0.2) q[2]; rz(0.1) q[3]; u3(0.1,0.2,0.3) q[4];\n\
+        cx q[0],q[1]; cz q[1],q[2]; cx q[0],q[4]; cp(0.4) q[3],q[1]; ccx q[0],q[2],q[4];\n\
+        swap q[1],q[3]; t q[2]; cx q[2],q[3];\n";
+    if let Ok(program) = qfl::qasm::parse_str(PROGRAM, "warm-up")
+        && let Ok(split) = program.to_circuit()
+        && let Ok(mut psi) = MpsState::new(program.n_qubits(), MpsConfig::default())
+        && psi.run(&split.circuit, &[], &[]).is_ok()
+    {
+        let _ = psi.z_expectations();
+    }
 }
 
 fn main() -> ExitCode {
@@ -527,10 +545,16 @@ fn simulate<B: StateBackend + Clone>(
     let start = Instant::now();
     if let Ok(split) = program.to_circuit() {
         let mut state = initial;
-        let bar = progress(split.circuit.len(), args.quiet, "gates");
-        // In the order that keeps an MPS centre next to the gates (the same unitary).
-        state.run_with_progress(&split.circuit, &[], &[], &mut |k| bar.inc(k as u64))?;
-        bar.finish_and_clear();
+        // In the order that keeps an MPS centre next to the gates (the same unitary). A
+        // bar only where one is drawn: creating even a hidden one cost 1-6 us, a tenth of a
+        // small circuit's run.
+        if !args.quiet && std::io::stderr().is_terminal() {
+            let bar = progress(split.circuit.len(), args.quiet, "gates");
+            state.run_with_progress(&split.circuit, &[], &[], &mut |k| bar.inc(k as u64))?;
+            bar.finish_and_clear();
+        } else {
+            state.run(&split.circuit, &[], &[])?;
+        }
         let z = z_of(&state)?;
         let values = observables
             .iter()
