@@ -478,6 +478,14 @@ def run_all(a):
                 info["versions"].setdefault(sim, j.get("version"))
             if rec["times"]:
                 rec["min"], rec["median"] = min(rec["times"]), statistics.median(rec["times"])
+                zeros = sum(1 for v in zs[0] if v == 0.0)
+                rec["z_zero"], rec["z_rms"] = zeros, math.sqrt(sum(v * v for v in zs[0]) / max(len(zs[0]), 1))
+                if len(zs[0]) > 1 and zeros == len(zs[0]):
+                    # A state that lost its norm (underflow) reads 0 everywhere: its time is
+                    # that of a broken run and does not count as a peer's time.
+                    rec["degenerate"] = True
+                    rec["message"] = (rec["message"] + "; " if rec["message"] else "") + \
+                        "every <Z_i> is exactly 0: the state's norm was lost"
                 last_ok[key_n] = (w["n"], w["gates"], rec["min"])
                 errs = [max_err(z, ref) for z in zs]
                 rec["max_err"] = None if errs[0] is None else max(errs)
@@ -532,6 +540,8 @@ def cell(r):
     if r["status"] in ("ok", "partial"):
         dagger = "†" if r["max_err"] is not None and not r.get("reference_converged", True) else ""
         s = f"{fmt_t(r['min'])} / {fmt_t(r['median'])} ({fmt_e(r['max_err'])}{dagger})"
+        if r.get("degenerate"):
+            s += " ‡"
         return s + (" partial" if r["status"] == "partial" else "")
     return {"timeout": "timeout", "failed": "failed", "skipped": "skipped"}[r["status"]] + "¹"
 
@@ -575,7 +585,8 @@ def report(out):
         "Speed-up: fastest peer's min over that qfl variant's min (> 1 means qfl is faster); peers without a "
         "time (failed, timed out, skipped) are left out, and it is '–' when none has one. "
         "Reference kinds are listed under the table; † marks an error against a reference that is "
-        "itself truncated (not converged): indicative only.",
+        "itself truncated (not converged): indicative only; ‡ marks a run whose <Z_i> are all "
+        "exactly 0 (its state lost its norm): its time is not counted in any speed-up.",
         "",
         "| workload | n | gates | max bond | " + " | ".join(sims) + "".join(f" | {q} speed-up" for q in speed_sims) + " |",
         "|---|---|---|---|" + "---|" * (len(sims) + len(speed_sims)),
@@ -587,9 +598,10 @@ def report(out):
         for s in sims:
             r = by.get((wl, chi, s))
             cells.append(cell(r))
-            if r and r["status"] not in ("ok", "partial"):
+            if r and (r["status"] not in ("ok", "partial") or r.get("degenerate")):
                 notes.append(f"{s}, {wl}, max bond {chi}: {r['status']}: {r['message']}")
-        peers = [by[(wl, chi, s)]["min"] for s in sims if s in PEERS and (wl, chi, s) in by and by[(wl, chi, s)]["min"] is not None]
+        peers = [by[(wl, chi, s)]["min"] for s in sims if s in PEERS and (wl, chi, s) in by
+                 and by[(wl, chi, s)]["min"] is not None and not by[(wl, chi, s)].get("degenerate")]
         speeds = []
         for qs in speed_sims:
             q = by.get((wl, chi, qs))
@@ -603,7 +615,7 @@ def report(out):
             extra = f" (its fidelity estimate {ref['fidelity_estimate']:.6f}, peak bond {ref['peak_bond']})"
         lines.append(f"- {wl}: {ref['kind']}{extra}" + (f": {ref['reason']}" if ref.get("reason") else ""))
     if notes:
-        lines += ["", "¹ Runs without a time:", ""] + [f"- {n}" for n in notes]
+        lines += ["", "¹ Runs without a time, and ‡ runs that lost their norm:", ""] + [f"- {n}" for n in notes]
     if info.get("merged_from"):
         # A speed-up is a ratio within one run; say where a row mixes runs.
         mixed = []
@@ -634,8 +646,9 @@ def speed_summary(rows, by, sims, speed_sims):
             ratios = []
             for wl, chi in rows:
                 q = by.get((wl, chi, qs))
-                peers = [min(r[key]) for s in sims if s in PEERS and (r := by.get((wl, chi, s))) and r.get(key)]
-                if q and q.get(key) and peers:
+                peers = [min(r[key]) for s in sims if s in PEERS and (r := by.get((wl, chi, s))) and r.get(key)
+                         and not r.get("degenerate")]
+                if q and q.get(key) and not q.get("degenerate") and peers:
                     ratios.append(min(peers) / min(q[key]))
             if ratios:
                 out.append(f"- {qs}, {label}: fastest peer / {qs} median {statistics.median(ratios):.2f}x "
