@@ -231,6 +231,13 @@ pub trait StateBackend {
 
     /// Estimated fidelity `|<psi_exact|psi>|^2` with the untruncated state (1 when exact).
     fn fidelity_estimate(&self) -> f64;
+
+    /// `log10` of [`fidelity_estimate`](Self::fidelity_estimate), finite where a deep
+    /// truncated run's estimate is below the `f64` range (and reads 0). The default takes
+    /// the logarithm of the estimate; [`MpsState`] sums it from its cuts.
+    fn log10_fidelity_estimate(&self) -> f64 {
+        self.fidelity_estimate().log10()
+    }
 }
 
 /// The pair of states the adjoint method sweeps backwards through a circuit: the state

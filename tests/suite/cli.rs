@@ -365,6 +365,20 @@ fn repeat_times_every_run_and_reports_the_first() {
         "json",
     ]));
     assert_eq!(v["timings"]["runs_ms"].as_array().unwrap().len(), 1);
+    // The log10 of the fidelity estimate is reported beside it.
+    let v = json(&qfl(&[
+        "run",
+        &file("dnn_n8.qasm"),
+        "--backend",
+        "mps",
+        "--max-bond",
+        "2",
+        "--format",
+        "json",
+    ]));
+    let f = v["mps"]["fidelity_estimate"].as_f64().unwrap();
+    let log10 = v["mps"]["log10_fidelity_estimate"].as_f64().unwrap();
+    assert!(f < 1.0 && (log10 - f.log10()).abs() < 1e-12, "{f} {log10}");
     let o = qfl(&["run", &path, "--backend", "mps", "--repeat", "3"]);
     assert!(
         stdout(&o).contains("repeated: 2 more run(s), fastest"),

@@ -54,6 +54,7 @@ proptest! {
             let (f, r, events) = truncated_with_events(&rc, t, split);
             prop_assert!(f >= r.fidelity_lower_bound - 1e-12, "true {f} below bound {}", r.fidelity_lower_bound);
             prop_assert!(r.fidelity_estimate <= 1.0 && r.fidelity_lower_bound <= r.fidelity_estimate + 1e-15);
+            prop_assert!((r.log10_fidelity_estimate - r.fidelity_estimate.log10()).abs() < 1e-12);
             if r.truncating_cuts == 0 {
                 prop_assert!((f - 1.0).abs() < 1e-9);
             }

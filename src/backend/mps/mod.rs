@@ -1087,6 +1087,10 @@ impl super::StateBackend for MpsState {
     fn fidelity_estimate(&self) -> f64 {
         self.log.fidelity_estimate()
     }
+
+    fn log10_fidelity_estimate(&self) -> f64 {
+        self.log.log10_fidelity_estimate()
+    }
 }
 
 #[cfg(test)]

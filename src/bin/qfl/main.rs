@@ -487,6 +487,8 @@ struct MpsSummary {
     readout: &'static str,
     peak_bond: usize,
     fidelity_estimate: f64,
+    /// Finite where `fidelity_estimate` underflows to 0.
+    log10_fidelity_estimate: f64,
 }
 
 #[derive(Serialize)]
@@ -530,6 +532,7 @@ struct Outcome {
     counts_over: Option<&'static str>,
     peak_bond: usize,
     fidelity: f64,
+    log10_fidelity: f64,
     simulate_ms: f64,
     sample_ms: f64,
 }
@@ -592,6 +595,7 @@ fn simulate<B: StateBackend + Clone>(
             counts_over,
             peak_bond: state.bond_dimensions().into_iter().max().unwrap_or(1),
             fidelity: state.fidelity_estimate(),
+            log10_fidelity: state.log10_fidelity_estimate(),
             simulate_ms,
             sample_ms: start.elapsed().as_secs_f64() * 1e3,
         });
@@ -605,6 +609,7 @@ fn simulate<B: StateBackend + Clone>(
     let mut counts = Counts::new();
     let mut peak_bond = 1;
     let mut fidelity = 1.0f64;
+    let mut log10_fidelity = 0.0f64;
     for_each_trajectory(program, initial, shots, args.seed, |_, state, clbits| {
         for (acc, v) in z.iter_mut().zip(state.z_expectations()?) {
             *acc += v;
@@ -615,6 +620,7 @@ fn simulate<B: StateBackend + Clone>(
         *counts.entry(program.format_clbits(clbits)).or_insert(0) += 1;
         peak_bond = peak_bond.max(state.bond_dimensions().into_iter().max().unwrap_or(1));
         fidelity = fidelity.min(state.fidelity_estimate());
+        log10_fidelity = log10_fidelity.min(state.log10_fidelity_estimate());
         bar.inc(1);
         Ok(())
     })?;
@@ -630,6 +636,7 @@ fn simulate<B: StateBackend + Clone>(
         counts_over: Some("classical registers"),
         peak_bond,
         fidelity,
+        log10_fidelity,
         simulate_ms: start.elapsed().as_secs_f64() * 1e3,
         sample_ms: 0.0,
     })
@@ -766,6 +773,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
             },
             peak_bond: outcome.peak_bond,
             fidelity_estimate: outcome.fidelity,
+            log10_fidelity_estimate: outcome.log10_fidelity,
         }),
         timings: Timings {
             parse_ms,
@@ -864,12 +872,22 @@ fn render_run_text(r: &RunReport, program: &Program) -> String {
         }
     }
     if let Some(m) = &r.mps {
-        outln!(
-            out,
-            "mps: peak bond {}, fidelity estimate {:.12}",
-            m.peak_bond,
-            m.fidelity_estimate
-        );
+        if m.fidelity_estimate >= 1e-6 {
+            outln!(
+                out,
+                "mps: peak bond {}, fidelity estimate {:.12}",
+                m.peak_bond,
+                m.fidelity_estimate
+            );
+        } else {
+            outln!(
+                out,
+                "mps: peak bond {}, fidelity estimate {:.3e} (log10 {:.2})",
+                m.peak_bond,
+                m.fidelity_estimate,
+                m.log10_fidelity_estimate
+            );
+        }
     }
     outln!(
         out,
