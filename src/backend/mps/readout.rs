@@ -40,6 +40,9 @@ pub(crate) fn basis_rotation(p: Pauli) -> Option<Op> {
     }
 }
 
+/// Largest bond [`MpsState::single_qubit_rdms`] contracts on the stack.
+const SMALL_ENV: usize = 8;
+
 /// A one-qubit operator as row-major `[o00, o01, o10, o11]`.
 type Op = [C64; 4];
 
@@ -212,6 +215,129 @@ impl MpsState {
     /// # Errors
     /// [`Error::NonFinite`] if the state holds NaN.
     pub fn single_qubit_rdms(&self) -> Result<Vec<[C64; 4]>> {
+        let out = match self.small_rdms() {
+            Some(out) => out,
+            None => self.rdms_general(),
+        };
+        if let Some(i) = out
+            .iter()
+            .position(|rho| rho.iter().any(|z| !z.re.is_finite() || !z.im.is_finite()))
+        {
+            return Err(Error::NonFinite {
+                context: format!("reduced density matrix of qubit {i}"),
+            });
+        }
+        Ok(out)
+    }
+
+    /// [`single_qubit_rdms`](Self::single_qubit_rdms) when every bond is at most
+    /// [`SMALL_ENV`]: environments on the stack and plain loops (faer's matrices and
+    /// products cost more than the arithmetic at these sizes, a tenth of a 4-qubit circuit's
+    /// run). `None` for larger bonds.
+    fn small_rdms(&self) -> Option<Vec<[C64; 4]>> {
+        const CAP: usize = SMALL_ENV * SMALL_ENV;
+        if self
+            .sites
+            .iter()
+            .any(|s| s.chi_l > SMALL_ENV || s.chi_r > SMALL_ENV)
+        {
+            return None;
+        }
+        let n = self.n_qubits;
+        let c = self.centre;
+        // A[l, s, r] of a site.
+        let at =
+            |site: &Site, l: usize, s: usize, r: usize| site.data[l + site.chi_l * (s + 2 * r)];
+        // right[i]: the right environment of the bond left of site i (column-major
+        // chi_l(i) x chi_l(i)), for 1 <= i <= c; F[i][a, b] =
+        // sum conj(A[a, s, r]) A[b, s, r'] F[i + 1][r, r'], with F[c + 1] the identity.
+        let mut right = vec![[ZERO; CAP]; c + 1];
+        for i in (1..=c).rev() {
+            let site = &self.sites[i];
+            let (chi_l, chi_r) = (site.chi_l, site.chi_r);
+            let mut x = [ZERO; 2 * CAP];
+            // x[b, s, r] = sum_r' A[b, s, r'] F[r, r'].
+            for r in 0..chi_r {
+                for s in 0..2 {
+                    for b in 0..chi_l {
+                        x[b + chi_l * (s + 2 * r)] = if i == c {
+                            at(site, b, s, r)
+                        } else {
+                            let f = &right[i + 1];
+                            (0..chi_r)
+                                .map(|rr| at(site, b, s, rr) * f[r + chi_r * rr])
+                                .sum()
+                        };
+                    }
+                }
+            }
+            let mut out = [ZERO; CAP];
+            for b in 0..chi_l {
+                for a in 0..chi_l {
+                    out[a + chi_l * b] = (0..2 * chi_r)
+                        .map(|j| site.data[a + chi_l * j].conj() * x[b + chi_l * j])
+                        .sum();
+                }
+            }
+            right[i] = out;
+        }
+        // The left environment of the bond left of site i, for i > c (the identity up to c).
+        let mut left = [ZERO; CAP];
+        let mut out = Vec::with_capacity(n);
+        for (i, site) in self.sites.iter().enumerate() {
+            let (chi_l, chi_r) = (site.chi_l, site.chi_r);
+            if i > c {
+                // E'[p, q] = sum conj(A[a, s, p]) E[a, l] A[l, s, q] over the previous site.
+                let prev = &self.sites[i - 1];
+                let (pl, pr) = (prev.chi_l, prev.chi_r);
+                let mut next = [ZERO; CAP];
+                for q in 0..pr {
+                    for s in 0..2 {
+                        for a in 0..pl {
+                            let ea = if i - 1 == c {
+                                at(prev, a, s, q)
+                            } else {
+                                (0..pl).map(|l| left[a + pl * l] * at(prev, l, s, q)).sum()
+                            };
+                            for p in 0..pr {
+                                next[p + pr * q] += at(prev, a, s, p).conj() * ea;
+                            }
+                        }
+                    }
+                }
+                left = next;
+            }
+            // rho[s, t] = sum conj(A[a, s, r]) K[a, t, r], K = E A F^T with one of E, F the
+            // identity.
+            let mut rho = [ZERO; 4];
+            for r in 0..chi_r {
+                for t in 0..2 {
+                    for a in 0..chi_l {
+                        let k: C64 = if i > c {
+                            (0..chi_l)
+                                .map(|l| left[a + chi_l * l] * at(site, l, t, r))
+                                .sum()
+                        } else if i < c {
+                            let f = &right[i + 1];
+                            (0..chi_r)
+                                .map(|rr| at(site, a, t, rr) * f[r + chi_r * rr])
+                                .sum()
+                        } else {
+                            at(site, a, t, r)
+                        };
+                        for (s, pair) in rho.chunks_exact_mut(2).enumerate() {
+                            pair[t] += at(site, a, s, r).conj() * k;
+                        }
+                    }
+                }
+            }
+            out.push(rho);
+        }
+        Some(out)
+    }
+
+    /// [`single_qubit_rdms`](Self::single_qubit_rdms) with faer matrices, any bond.
+    fn rdms_general(&self) -> Vec<[C64; 4]> {
         let n = self.n_qubits;
         let p = self.par();
         let right = self.right_environments();
@@ -247,14 +373,9 @@ impl MpsState {
                     }
                 }
             }
-            if rho.iter().any(|z| !z.re.is_finite() || !z.im.is_finite()) {
-                return Err(Error::NonFinite {
-                    context: format!("reduced density matrix of qubit {i}"),
-                });
-            }
             out.push(rho);
         }
-        Ok(out)
+        out
     }
 
     pub(super) fn marginal_impl(&self, qubits: &[usize]) -> Result<Vec<f64>> {
@@ -391,5 +512,57 @@ impl MpsState {
             m = MatRef::from_column_major_slice(&data, 2 * rows, site.chi_r).to_owned();
         }
         Ok((0..m.nrows()).map(|i| m[(i, 0)]).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MpsConfig;
+    use crate::backend::StateBackend;
+    use crate::circuit::{Circuit, Gate};
+
+    /// A brick of `layers` layers of rotations and CX on `n` qubits.
+    fn brick(n: usize, layers: usize) -> MpsState {
+        let mut c = Circuit::new(n).unwrap();
+        for layer in 0..layers {
+            for q in 0..n {
+                c.push(Gate::Ry((0.4 + 0.3 * (q + layer) as f64).into()), &[q])
+                    .unwrap();
+                c.push(Gate::Rz((0.2 * q as f64 - 0.5).into()), &[q])
+                    .unwrap();
+            }
+            for q in (layer % 2..n - 1).step_by(2) {
+                c.push(Gate::Cx, &[q, q + 1]).unwrap();
+            }
+        }
+        let mut psi = MpsState::new(n, MpsConfig::default()).unwrap();
+        psi.run(&c, &[], &[]).unwrap();
+        psi
+    }
+
+    /// The stack read-out equals the general one with the centre anywhere, on bonds up to
+    /// `SMALL_ENV`, and declines past it.
+    #[test]
+    fn small_rdms_match_the_general_read_out() {
+        let n = 7;
+        let mut psi = brick(n, 3);
+        assert!(psi.bond_dimensions().iter().any(|&b| b > 2));
+        for centre in 0..n {
+            psi.move_centre(centre).unwrap();
+            let small = psi.small_rdms().expect("bonds <= 8");
+            let general = psi.rdms_general();
+            for (i, (x, y)) in small.iter().zip(&general).enumerate() {
+                for (a, b) in x.iter().zip(y) {
+                    assert!(
+                        (a - b).norm() < 1e-13,
+                        "centre {centre}, qubit {i}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+        let wide = brick(12, 10);
+        assert!(wide.bond_dimensions().iter().any(|&b| b > SMALL_ENV));
+        assert!(wide.small_rdms().is_none());
     }
 }
