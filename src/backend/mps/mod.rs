@@ -434,11 +434,28 @@ impl MpsState {
     /// Applies a `k`-site gate given in window memory order (`p = sum_j s_j 2^j` over window
     /// offsets `j`) to sites `start .. start + k`.
     fn apply_window(&mut self, gm: &[C64], start: usize, k: usize) -> Result<()> {
+        self.apply_window_toward(gm, start, k, None)
+    }
+
+    /// [`apply_window`](Self::apply_window) leaving the centre at the end of the window
+    /// nearer the window that starts at `next` (the plan's next multi-site step), so the
+    /// centre move before that step is one QR shorter when it lies the other way from where
+    /// the centre came. The split is the same either way (the same cut of the same centred
+    /// tensor, so the same singular values and truncation); only the side that keeps the
+    /// singular values differs. Without `next`, the centre stays on the side it came from.
+    fn apply_window_toward(
+        &mut self,
+        gm: &[C64],
+        start: usize,
+        k: usize,
+        next: Option<usize>,
+    ) -> Result<()> {
         let end = start + k - 1;
-        let centre_end = if self.centre > end {
-            CentreEnd::Left
-        } else {
-            CentreEnd::Right
+        let centre_end = match next {
+            Some(n) if n > start => CentreEnd::Right,
+            Some(n) if n < start => CentreEnd::Left,
+            _ if self.centre > end => CentreEnd::Left,
+            _ => CentreEnd::Right,
         };
         if self.centre < start {
             self.move_centre(start)?;
@@ -891,9 +908,23 @@ impl MpsState {
     ) -> Result<()> {
         let instructions = circuit.instructions();
         let mut layout = routing::Layout::identity(self.n_qubits);
-        for step in &plan.steps {
+        // next[i]: the first site of the next multi-site step after step i.
+        let mut next = vec![None; plan.steps.len()];
+        let mut ahead = None;
+        for (i, step) in plan.steps.iter().enumerate().rev() {
+            next[i] = ahead;
+            ahead = match step {
+                Step::Swap(b) => Some(*b),
+                Step::Fused { start, .. } => Some(*start),
+                Step::Gate { start, arg_at, .. } if arg_at.len() > 1 => Some(*start),
+                Step::Gate { .. } => ahead,
+            };
+        }
+        for (step, &next) in plan.steps.iter().zip(&next) {
             let outcome = match step {
-                Step::Swap(b) => self.swap_sites(*b).map(|()| layout.swap(*b)),
+                Step::Swap(b) => self
+                    .apply_window_toward(&swap_matrix(), *b, 2, next)
+                    .map(|()| layout.swap(*b)),
                 Step::Gate {
                     inst,
                     start,
@@ -908,12 +939,13 @@ impl MpsState {
                         }
                         action => {
                             let m = action.into_matrix();
-                            self.apply_window(&window_matrix(&m, arg_at), *start, arg_at.len())
+                            let gm = window_matrix(&m, arg_at);
+                            self.apply_window_toward(&gm, *start, arg_at.len(), next)
                         }
                     })
                     .map(|()| progress(1)),
                 Step::Fused { start, parts } => fused_matrix(parts, instructions, theta, x)
-                    .and_then(|gm| self.apply_window(&gm, *start, 2))
+                    .and_then(|gm| self.apply_window_toward(&gm, *start, 2, next))
                     .map(|()| {
                         for _ in parts.iter().filter(|p| !p.is_instruction()) {
                             layout.swap(*start);
@@ -1225,6 +1257,58 @@ mod tests {
         for (got, want) in fused.iter().zip(&want) {
             assert!((got - want).norm() < 1e-14, "{got} != {want}");
         }
+    }
+
+    /// Leaving the centre toward the next window changes where the centre ends, not the
+    /// state, its bonds or what truncation discarded.
+    #[test]
+    fn the_centre_is_left_toward_the_next_window() {
+        use crate::backend::StateBackend;
+        let n = 6;
+        let mut c = crate::Circuit::new(n).unwrap();
+        for layer in 0..3 {
+            for q in 0..n {
+                c.push(Gate::Ry((0.3 + 0.4 * (q * 3 + layer) as f64).into()), &[q])
+                    .unwrap();
+            }
+            for q in (layer % 2..n - 1).step_by(2) {
+                c.push(Gate::Cx, &[q, q + 1]).unwrap();
+            }
+        }
+        let truncated = MpsConfig::default()
+            .with_truncation(Truncation::default().with_max_bond(3).with_cutoff(1e-4));
+        let mut psi = MpsState::new(n, truncated).unwrap();
+        psi.run(&c, &[], &[]).unwrap();
+        psi.move_centre(2).unwrap();
+        let gm = Gate::Cx.matrix(&[], &[]).unwrap();
+        let gm = window_matrix(&gm, &[1, 0]);
+        let mut ends = Vec::new();
+        let mut states = Vec::new();
+        for next in [None, Some(0), Some(5)] {
+            let mut a = psi.clone();
+            a.apply_window_toward(&gm, 2, 2, next).unwrap();
+            ends.push(a.centre());
+            assert!(a.canonical_deviation() < 1e-12, "{next:?}");
+            states.push(a);
+        }
+        assert_eq!(ends, [3, 2, 3], "centre after the update");
+        for s in &states[1..] {
+            assert_eq!(s.bond_dimensions(), states[0].bond_dimensions());
+            let (x, y) = (s.truncation_report(), states[0].truncation_report());
+            assert!((x.log10_fidelity_estimate - y.log10_fidelity_estimate).abs() < 1e-12);
+            for (p, q) in s
+                .to_dense()
+                .unwrap()
+                .iter()
+                .zip(states[0].to_dense().unwrap())
+            {
+                assert!((p - q).norm() < 1e-12);
+            }
+        }
+        assert!(
+            states[0].truncation_report().truncating_cuts > 0,
+            "the settings truncate"
+        );
     }
 
     /// `u` on the first (`on_first`) or second gate argument of a two-qubit matrix, first
