@@ -156,9 +156,8 @@ pub(crate) const CAP: usize = JACOBI_MAX_ROWS * JACOBI_MAX_LEN;
 /// A left split `A = U (rest)` of a small cut (see [`SmallSplit::split`]), with the
 /// workspace it is computed in: `u` is `m x k` column-major, `rest` is `k x n`
 /// column-major, `s` the `k` non-increasing row norms of `rest`, `k = min(m, n)`. One value
-/// is reused for every cut (kept in the state's scratch), so a split neither allocates nor
-/// clears its arrays: it writes every entry it later reads.
-#[derive(Clone)]
+/// is reused for many cuts (the small path keeps two per thread), so a split neither
+/// allocates nor clears its arrays: it writes every entry it later reads.
 pub(crate) struct SmallSplit {
     pub m: usize,
     pub n: usize,

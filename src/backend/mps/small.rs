@@ -3,9 +3,9 @@
 //! At the bonds of a chain of a few qubits (a cut of at most 8 x 16, a site of at most
 //! 256 entries) the arithmetic of an update is a few hundred multiply-adds, and the general
 //! path's heap matrices (the contracted pair, the factors, copies into new sites) cost more
-//! than the arithmetic. Here the pair is contracted, the gate applied and the cut split on
-//! buffers reused by every update on a thread (`linalg::SmallSplit`, one-sided Jacobi), and the result is written into the
-//! two sites' existing buffers. Same operations and same checks as the general path
+//! than the arithmetic. Here the pair is contracted, the gate applied and the cut split in
+//! buffers reused by every update on a thread (`linalg::SmallSplit`, one-sided Jacobi), and
+//! the result is written into the two sites' existing buffers. Same operations and same checks as the general path
 //! (`MpsState::split`): the same truncation rule, norm check and log entries, and a failing
 //! factorization leaves the state as it was (the caller then takes the general path).
 
@@ -20,7 +20,7 @@ use faer::MatRef;
 
 const ZERO: C64 = C64::new(0.0, 0.0);
 
-/// Largest site (entries, `2 chi_l chi_r`) the stack centre move takes.
+/// Largest site (entries, `2 chi_l chi_r`) the small centre move takes.
 const SMALL_SITE: usize = 256;
 
 /// Buffers of the small path: one set per thread, allocated on the thread's first small
