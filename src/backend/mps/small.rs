@@ -164,18 +164,11 @@ impl MpsState {
         if self.config.svd != SvdBackend::Faer || !(2..=3).contains(&k) {
             return Ok(false);
         }
-        let dim = 1usize << k;
-        let chi_l = self.sites[start].chi_l;
-        let chi_r = self.sites[start + k - 1].chi_r;
-        let len = dim * chi_l * chi_r;
-        if len > SMALL_SPLIT_CAP {
-            return Ok(false);
-        }
         with_buffers(|buffers| self.apply_small_in(buffers, gm, start, k, centre_end))
             .unwrap_or(Ok(false))
     }
 
-    /// [`apply_small`](Self::apply_small) in the given buffers (sizes checked by the caller).
+    /// [`apply_small`](Self::apply_small) in the given buffers.
     fn apply_small_in(
         &mut self,
         buffers: &mut Buffers,
@@ -188,6 +181,9 @@ impl MpsState {
         let chi_l = self.sites[start].chi_l;
         let chi_r = self.sites[start + k - 1].chi_r;
         let len = dim * chi_l * chi_r;
+        if len > SMALL_SPLIT_CAP {
+            return Ok(false);
+        }
         let MpsState {
             sites, config, log, ..
         } = self;
