@@ -184,38 +184,53 @@ impl Circuit {
     /// order a brick layer that always runs left to right costs a sweep of `n` QR steps back
     /// to the left end per layer, which this order removes. Returns instruction indices.
     pub fn sweep_order(&self) -> Vec<usize> {
+        let mut order = Vec::new();
+        self.sweep_order_into(&mut order, &mut Vec::new());
+        order
+    }
+
+    /// [`sweep_order`](Self::sweep_order) written into `order`, with `tmp` as working space:
+    /// both are cleared first, and a caller that keeps them across runs allocates nothing.
+    pub(crate) fn sweep_order_into(&self, order: &mut Vec<usize>, tmp: &mut Vec<usize>) {
         // Bucket 2m holds the multi-qubit gates of moment m, bucket 2m + 1 the one-qubit
         // gates after moment m on their qubit; level[q] is the moment of the last multi-qubit
         // gate on q (0 before any). A counting sort keeps circuit order within a bucket.
-        let mut level = vec![0usize; self.n_qubits];
-        let mut bucket = Vec::with_capacity(self.instructions.len());
+        // tmp: level (n), then the bucket of each instruction, then the bucket starts.
+        let (n, len) = (self.n_qubits, self.instructions.len());
+        tmp.clear();
+        tmp.resize(n + len, 0);
+        let (level, bucket) = tmp.split_at_mut(n);
         let mut moments = 1;
-        for inst in &self.instructions {
+        for (inst, b) in self.instructions.iter().zip(bucket.iter_mut()) {
             let qs = inst.qubits();
             if qs.len() == 1 {
-                bucket.push(2 * level[qs[0]] + 1);
+                *b = 2 * level[qs[0]] + 1;
                 continue;
             }
             let moment = 1 + qs.iter().map(|&q| level[q]).max().unwrap_or(0);
             moments = moments.max(moment + 1);
-            bucket.push(2 * moment);
+            *b = 2 * moment;
             for &q in qs {
                 level[q] = moment;
             }
         }
-        let mut begin = vec![0usize; 2 * moments + 1];
-        for &b in &bucket {
+        tmp.resize(n + len + 2 * moments + 1, 0);
+        let (bucket, begin) = tmp[n..].split_at_mut(len);
+        for &b in bucket.iter() {
             begin[b + 1] += 1;
         }
         for b in 0..2 * moments {
             begin[b + 1] += begin[b];
         }
-        let mut order = vec![0usize; self.instructions.len()];
-        let mut next = begin.clone();
-        for (i, &b) in bucket.iter().enumerate() {
-            order[next[b]] = i;
-            next[b] += 1;
+        // Filled from each bucket's end (instructions in reverse), so `begin` ends unchanged.
+        order.clear();
+        order.resize(len, 0);
+        for (i, &b) in bucket.iter().enumerate().rev() {
+            begin[b + 1] -= 1;
+            order[begin[b + 1]] = i;
         }
+        // Now begin[b + 1] is where bucket b starts; shift back to begin[b].
+        let begin = &tmp[n + len + 1..];
         let span = |i: usize| {
             let qs = self.instructions[i].qubits();
             let lo = qs.iter().copied().min().unwrap_or(0);
@@ -237,7 +252,6 @@ impl Circuit {
                 }
             }
         }
-        order
     }
 
     /// Appends `gate` on `qubits` after validating it.

@@ -54,7 +54,7 @@ use crate::circuit::{Action, GateMatrix};
 use crate::error::{Error, Result};
 pub use crate::linalg::SplitMethod;
 use crate::linalg::{self, SvdBackend};
-use routing::{Part, Plan, Route, Step};
+use routing::{Part, Route, Step};
 use truncation::TruncationLog;
 
 const ZERO: C64 = C64::new(0.0, 0.0);
@@ -640,7 +640,7 @@ impl MpsState {
 
     /// Swaps the qubits on sites `i` and `i + 1` (a two-site update with truncation).
     fn swap_sites(&mut self, i: usize) -> Result<()> {
-        self.apply_window(&swap_matrix(), i, 2)
+        self.apply_window(&SWAP_MATRIX, i, 2)
     }
 }
 
@@ -709,12 +709,18 @@ fn apply_gate_to_theta(
 }
 
 /// The exchange of two adjacent sites in window memory order.
-pub(crate) fn swap_matrix() -> Vec<C64> {
-    let mut gm = vec![ZERO; 16];
-    for (a, b) in [(0, 0), (1, 2), (2, 1), (3, 3)] {
-        gm[a * 4 + b] = C64::new(1.0, 0.0);
-    }
+pub(crate) const SWAP_MATRIX: [C64; 16] = {
+    let mut gm = [ZERO; 16];
+    gm[0] = C64::new(1.0, 0.0);
+    gm[6] = C64::new(1.0, 0.0);
+    gm[9] = C64::new(1.0, 0.0);
+    gm[15] = C64::new(1.0, 0.0);
     gm
+};
+
+/// [`SWAP_MATRIX`] on the heap.
+pub(crate) fn swap_matrix() -> Vec<C64> {
+    SWAP_MATRIX.to_vec()
 }
 
 /// The two-site matrix (window memory order) of a fused update: the product of its parts,
@@ -901,18 +907,25 @@ impl MpsState {
     fn run_plan(
         &mut self,
         circuit: &crate::Circuit,
-        plan: &Plan,
+        buffers: &mut routing::PlanBuffers,
         theta: &[f64],
         x: &[f64],
         progress: &mut dyn FnMut(usize),
     ) -> Result<()> {
         let instructions = circuit.instructions();
-        let mut layout = routing::Layout::identity(self.n_qubits);
+        let routing::PlanBuffers {
+            plan,
+            run_layout: layout,
+            next: next_at,
+            ..
+        } = buffers;
+        layout.reset(self.n_qubits);
         // next[i]: the first site of the next multi-site step after step i.
-        let mut next = vec![None; plan.steps.len()];
+        next_at.clear();
+        next_at.resize(plan.steps.len(), None);
         let mut ahead = None;
         for (i, step) in plan.steps.iter().enumerate().rev() {
-            next[i] = ahead;
+            next_at[i] = ahead;
             ahead = match step {
                 Step::Swap(b) => Some(*b),
                 Step::Fused { start, .. } => Some(*start),
@@ -920,10 +933,10 @@ impl MpsState {
                 Step::Gate { .. } => ahead,
             };
         }
-        for (step, &next) in plan.steps.iter().zip(&next) {
+        for (step, &next) in plan.steps.iter().zip(next_at.iter()) {
             let outcome = match step {
                 Step::Swap(b) => self
-                    .apply_window_toward(&swap_matrix(), *b, 2, next)
+                    .apply_window_toward(&SWAP_MATRIX, *b, 2, next)
                     .map(|()| layout.swap(*b)),
                 Step::Gate {
                     inst,
@@ -944,14 +957,17 @@ impl MpsState {
                         }
                     })
                     .map(|()| progress(1)),
-                Step::Fused { start, parts } => fused_matrix(parts, instructions, theta, x)
-                    .and_then(|gm| self.apply_window_toward(&gm, *start, 2, next))
-                    .map(|()| {
-                        for _ in parts.iter().filter(|p| !p.is_instruction()) {
-                            layout.swap(*start);
-                        }
-                        progress(parts.iter().filter(|p| p.is_instruction()).count());
-                    }),
+                Step::Fused { start, parts } => {
+                    let parts = plan.parts(*parts);
+                    fused_matrix(parts, instructions, theta, x)
+                        .and_then(|gm| self.apply_window_toward(&gm, *start, 2, next))
+                        .map(|()| {
+                            for _ in parts.iter().filter(|p| !p.is_instruction()) {
+                                layout.swap(*start);
+                            }
+                            progress(parts.iter().filter(|p| p.is_instruction()).count());
+                        })
+                }
             };
             if let Err(e) = outcome {
                 for b in layout.sort_home() {
@@ -996,11 +1012,13 @@ impl super::StateBackend for MpsState {
             });
         }
         circuit.check_binding(theta, x)?;
-        let plan = Plan::new(circuit, &circuit.sweep_order(), self.config.routing);
-        match self.config.update {
-            UpdateScheme::Centre => self.run_plan(circuit, &plan, theta, x, progress)?,
-            UpdateScheme::Tebd => self.run_tebd(circuit, &plan, theta, x, progress)?,
-        }
+        routing::with_plan_buffers(|buffers| {
+            buffers.plan(circuit, self.config.routing);
+            match self.config.update {
+                UpdateScheme::Centre => self.run_plan(circuit, buffers, theta, x, progress),
+                UpdateScheme::Tebd => self.run_tebd(circuit, &buffers.plan, theta, x, progress),
+            }
+        })?;
         self.check_norm("after running the circuit")
     }
 
@@ -1308,6 +1326,57 @@ mod tests {
         assert!(
             states[0].truncation_report().truncating_cuts > 0,
             "the settings truncate"
+        );
+    }
+
+    /// A run started from another run's progress callback (which holds the thread's plan
+    /// buffers) plans in buffers of its own: both states end as when run apart.
+    #[test]
+    fn a_run_inside_a_progress_callback_plans_apart() {
+        use crate::backend::StateBackend;
+        let circuit = |n: usize, shift: f64| {
+            let mut c = crate::Circuit::new(n).unwrap();
+            for layer in 0..3 {
+                for q in 0..n {
+                    c.push(
+                        Gate::Ry((shift + 0.4 * (q * 3 + layer) as f64).into()),
+                        &[q],
+                    )
+                    .unwrap();
+                }
+                c.push(Gate::Cx, &[layer, n - 1]).unwrap();
+                for q in (layer % 2..n - 1).step_by(2) {
+                    c.push(Gate::Cx, &[q, q + 1]).unwrap();
+                }
+            }
+            c
+        };
+        let (outer, inner) = (circuit(7, 0.3), circuit(5, 1.1));
+        let config = MpsConfig::default();
+        let mut apart = (
+            MpsState::new(7, config).unwrap(),
+            MpsState::new(5, config).unwrap(),
+        );
+        apart.0.run(&outer, &[], &[]).unwrap();
+        apart.1.run(&inner, &[], &[]).unwrap();
+        let mut a = MpsState::new(7, config).unwrap();
+        let mut b = MpsState::new(5, config).unwrap();
+        let mut nested = 0;
+        a.run_with_progress(&outer, &[], &[], &mut |_| {
+            if nested == 0 {
+                b.run(&inner, &[], &[]).unwrap();
+            }
+            nested += 1;
+        })
+        .unwrap();
+        assert!(nested > 1);
+        assert_eq!(
+            a.z_expectations().unwrap(),
+            apart.0.z_expectations().unwrap()
+        );
+        assert_eq!(
+            b.z_expectations().unwrap(),
+            apart.1.z_expectations().unwrap()
         );
     }
 

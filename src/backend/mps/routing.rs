@@ -87,13 +87,25 @@ pub(crate) struct Route {
 /// The swaps that gather the qubits on `sites` (distinct) into a window: the qubit of rank
 /// `anchor` (by site) stays, the others move towards it.
 pub(crate) fn route(sites: &[usize], anchor: usize) -> Route {
+    let mut swaps = Vec::new();
+    let (start, arg_at) = route_into(sites, anchor, &mut swaps);
+    Route {
+        swaps,
+        start,
+        arg_at,
+    }
+}
+
+/// [`route`] with the swaps written into `swaps` (cleared first); returns the window start
+/// and the argument on each window site.
+fn route_into(sites: &[usize], anchor: usize, swaps: &mut Vec<usize>) -> (usize, ArgAt) {
     let k = sites.len();
     let mut order = ArgAt::new(&[0, 1, 2][..k]);
     order.at[..k].sort_unstable_by_key(|&a| sites[a]);
     // The rank-r smallest of distinct sites is at least r, so start >= 0, and the largest is
     // at most n - 1, so the window fits.
     let start = sites[order[anchor]] - anchor;
-    let mut swaps = Vec::new();
+    swaps.clear();
     for rank in (0..anchor).rev() {
         let mut pos = sites[order[rank]];
         while pos < start + rank {
@@ -108,33 +120,27 @@ pub(crate) fn route(sites: &[usize], anchor: usize) -> Route {
             pos -= 1;
         }
     }
-    Route {
-        swaps,
-        start,
-        arg_at: order,
-    }
+    (start, order)
 }
 
-/// The swaps that bring two qubits on `sites` together on the window `start, start + 1`
-/// (between them): the lower one moves up to `start`, the upper one down to `start + 1`.
-fn meet(sites: &[usize], start: usize) -> Route {
+/// The swaps (written into `swaps`, cleared first) that bring two qubits on `sites` together
+/// on the window `start, start + 1` (between them): the lower one moves up to `start`, the
+/// upper one down to `start + 1`. Returns the argument on each window site.
+fn meet_into(sites: &[usize], start: usize, swaps: &mut Vec<usize>) -> ArgAt {
     let order = if sites[0] < sites[1] {
         ArgAt::new(&[0, 1])
     } else {
         ArgAt::new(&[1, 0])
     };
     let (lo, hi) = (sites[order[0]], sites[order[1]]);
-    let mut swaps: Vec<usize> = (lo..start).collect();
+    swaps.clear();
+    swaps.extend(lo..start);
     swaps.extend((start + 1..hi).rev());
-    Route {
-        swaps,
-        start,
-        arg_at: order,
-    }
+    order
 }
 
 /// Which qubit is on which site.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Layout {
     site_of: Vec<usize>,
     qubit_at: Vec<usize>,
@@ -143,10 +149,17 @@ pub(crate) struct Layout {
 impl Layout {
     /// Qubit `i` on site `i`.
     pub fn identity(n: usize) -> Self {
-        Layout {
-            site_of: (0..n).collect(),
-            qubit_at: (0..n).collect(),
-        }
+        let mut layout = Layout::default();
+        layout.reset(n);
+        layout
+    }
+
+    /// Back to qubit `i` on site `i` for `n` qubits, in the buffers it has.
+    pub fn reset(&mut self, n: usize) {
+        self.site_of.clear();
+        self.site_of.extend(0..n);
+        self.qubit_at.clear();
+        self.qubit_at.extend(0..n);
     }
 
     /// The site of `qubit`.
@@ -205,23 +218,28 @@ impl Layout {
     /// alternating direction so a centre walking with the swaps travels little. Leaves the
     /// layout at the identity.
     pub fn sort_home(&mut self) -> Vec<usize> {
-        let n = self.qubit_at.len();
         let mut swaps = Vec::new();
+        self.sort_home_with(|b| swaps.push(b));
+        swaps
+    }
+
+    /// [`sort_home`](Self::sort_home), handing each swap to `swap` in turn.
+    pub fn sort_home_with(&mut self, mut swap: impl FnMut(usize)) {
+        let n = self.qubit_at.len();
         let mut round = 0usize;
         while !self.is_identity() {
-            let mut pairs: Vec<usize> = (round % 2..n - 1).step_by(2).collect();
-            if round % 2 == 1 {
-                pairs.reverse();
-            }
-            for b in pairs {
+            // Pairs (b, b + 1) with b of this round's parity, in the round's direction.
+            let count = (n - round % 2) / 2;
+            for i in 0..count {
+                let j = if round % 2 == 1 { count - 1 - i } else { i };
+                let b = round % 2 + 2 * j;
                 if self.qubit_at[b] > self.qubit_at[b + 1] {
                     self.swap(b);
-                    swaps.push(b);
+                    swap(b);
                 }
             }
             round += 1;
         }
-        swaps
     }
 
     fn is_identity(&self) -> bool {
@@ -241,8 +259,16 @@ pub(crate) enum Step {
         start: usize,
         arg_at: ArgAt,
     },
-    /// One two-site update on sites `start, start + 1`: the product of `parts`, in order.
-    Fused { start: usize, parts: Vec<Part> },
+    /// One two-site update on sites `start, start + 1`: the product of the plan's `parts`
+    /// (see [`Plan::parts`]), in order.
+    Fused { start: usize, parts: PartSpan },
+}
+
+/// Where a fused update's factors lie in [`Plan::parts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PartSpan {
+    begin: usize,
+    end: usize,
 }
 
 /// A factor of a fused two-site update.
@@ -263,30 +289,71 @@ impl Part {
     }
 }
 
+/// No entry (an index list's end, a site no fused update holds).
+const NONE: usize = usize::MAX;
+
+/// Working space of [`fuse`], kept across plans.
+#[derive(Debug, Default)]
+struct FuseBuffers {
+    /// last[s]: the fused update in the output that last touched site s, if nothing else
+    /// has since.
+    last: Vec<usize>,
+    /// One-qubit gates waiting for the next two-site update on their site: a list per site
+    /// (`head`, `tail` into `pending`, entries `(instruction, next)`).
+    head: Vec<usize>,
+    tail: Vec<usize>,
+    pending: Vec<(usize, usize)>,
+    /// Every part with the output index of its fused update, in the order it joined.
+    owned: Vec<(usize, Part)>,
+    /// Where each output step's parts start in the plan.
+    begin: Vec<usize>,
+}
+
 /// Fuses runs of steps into two-site updates: consecutive two-site steps on the same pair of
 /// sites (nothing else touching either site between them) become one update, and each
 /// one-qubit gate joins the two-site update on its site just before it, or else the next
 /// one (nothing else touching the site between). One truncation instead of several, and
 /// fewer factorizations: on circuits that repeat gates on a pair (Trotter steps, adders)
 /// most of the updates. Gates of three or more qubits are barriers for their sites;
-/// one-qubit gates with no two-site update to join stay on their own.
-fn fuse(steps: Vec<Step>, n: usize) -> Vec<Step> {
-    let mut out: Vec<Step> = Vec::with_capacity(steps.len());
-    // last[s]: the fused update in `out` that last touched site s, if nothing else has since.
-    let mut last: Vec<Option<usize>> = vec![None; n];
-    // pending[s]: one-qubit gates on s waiting for the next two-site update on s.
-    let mut pending: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let flush = |out: &mut Vec<Step>, pending: &mut Vec<Vec<usize>>, s: usize| {
-        for inst in pending[s].drain(..) {
+/// one-qubit gates with no two-site update to join stay on their own. Writes the plan's
+/// steps and parts (both cleared first).
+fn fuse(steps: &[Step], n: usize, f: &mut FuseBuffers, plan: &mut Plan) {
+    let out = &mut plan.steps;
+    out.clear();
+    let FuseBuffers {
+        last,
+        head,
+        tail,
+        pending,
+        owned,
+        begin,
+    } = f;
+    for v in [&mut *last, &mut *head, &mut *tail] {
+        v.clear();
+        v.resize(n, NONE);
+    }
+    pending.clear();
+    owned.clear();
+    // The one-qubit gates pending on site s, in order, emptying the list.
+    let drain =
+        |head: &mut [usize], pending: &[(usize, usize)], s: usize, f: &mut dyn FnMut(usize)| {
+            let mut i = std::mem::replace(&mut head[s], NONE);
+            while i != NONE {
+                f(pending[i].0);
+                i = pending[i].1;
+            }
+        };
+    let flush = |out: &mut Vec<Step>, head: &mut [usize], pending: &[(usize, usize)], s: usize| {
+        drain(head, pending, s, &mut |inst| {
             out.push(Step::Gate {
                 inst,
                 start: s,
                 arg_at: ArgAt::ONE,
-            });
-        }
+            })
+        });
     };
     for step in steps {
-        let (start, part) = match step {
+        let (start, part) = match *step {
             Step::Swap(b) => (b, Part::Swap),
             Step::Gate {
                 inst,
@@ -294,13 +361,26 @@ fn fuse(steps: Vec<Step>, n: usize) -> Vec<Step> {
                 arg_at,
             } if arg_at.len() == 1 => {
                 match last[start] {
-                    Some(i) => {
-                        if let Step::Fused { start: w, parts } = &mut out[i] {
-                            let offset = start - *w;
-                            parts.push(Part::One { inst, offset });
+                    NONE => {
+                        let i = pending.len();
+                        pending.push((inst, NONE));
+                        match head[start] {
+                            NONE => head[start] = i,
+                            _ => pending[tail[start]].1 = i,
+                        }
+                        tail[start] = i;
+                    }
+                    i => {
+                        if let Step::Fused { start: w, .. } = out[i] {
+                            owned.push((
+                                i,
+                                Part::One {
+                                    inst,
+                                    offset: start - w,
+                                },
+                            ));
                         }
                     }
-                    None => pending[start].push(inst),
                 }
                 continue;
             }
@@ -309,115 +389,129 @@ fn fuse(steps: Vec<Step>, n: usize) -> Vec<Step> {
                 start,
                 arg_at,
             } if arg_at.len() == 2 => (start, Part::Two { inst, arg_at }),
-            Step::Gate {
-                start, ref arg_at, ..
-            } => {
+            Step::Gate { start, arg_at, .. } => {
                 for s in start..start + arg_at.len() {
-                    flush(&mut out, &mut pending, s);
-                    last[s] = None;
+                    flush(out, head, pending, s);
+                    last[s] = NONE;
                 }
-                out.push(step);
+                out.push(step.clone());
                 continue;
             }
             Step::Fused { .. } => unreachable!("plans are fused once"),
         };
         match (last[start], last[start + 1]) {
-            (Some(i), Some(j)) if i == j => {
-                if let Step::Fused { parts, .. } = &mut out[i] {
-                    parts.push(part);
-                }
-            }
+            (i, j) if i == j && i != NONE => owned.push((i, part)),
             _ => {
-                let mut parts = Vec::new();
+                let i = out.len();
                 for offset in 0..2 {
-                    parts.extend(
-                        pending[start + offset]
-                            .drain(..)
-                            .map(|inst| Part::One { inst, offset }),
-                    );
+                    drain(head, pending, start + offset, &mut |inst| {
+                        owned.push((i, Part::One { inst, offset }))
+                    });
                 }
-                parts.push(part);
-                out.push(Step::Fused { start, parts });
-                last[start] = Some(out.len() - 1);
-                last[start + 1] = Some(out.len() - 1);
+                owned.push((i, part));
+                out.push(Step::Fused {
+                    start,
+                    parts: PartSpan { begin: 0, end: 0 },
+                });
+                last[start] = i;
+                last[start + 1] = i;
             }
         }
     }
     for s in 0..n {
-        flush(&mut out, &mut pending, s);
+        flush(out, head, pending, s);
     }
-    out
+    // Each update's parts together, in the order they joined (a counting sort by update).
+    begin.clear();
+    begin.resize(out.len() + 1, 0);
+    for &(i, _) in owned.iter() {
+        begin[i + 1] += 1;
+    }
+    for i in 0..out.len() {
+        begin[i + 1] += begin[i];
+    }
+    for (i, step) in out.iter_mut().enumerate() {
+        if let Step::Fused { parts, .. } = step {
+            *parts = PartSpan {
+                begin: begin[i],
+                end: begin[i + 1],
+            };
+        }
+    }
+    plan.parts.clear();
+    plan.parts.resize(owned.len(), Part::Swap);
+    for &(i, part) in owned.iter() {
+        plan.parts[begin[i]] = part;
+        begin[i] += 1;
+    }
 }
 
 /// The steps of a run: the circuit's instructions in the given order with the swaps that
 /// route them, then the swaps that bring every qubit home.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Plan {
     pub steps: Vec<Step>,
+    /// The factors of every fused update, each update's together (see [`PartSpan`]).
+    parts: Vec<Part>,
     /// Index of the first of the final swaps that sort the qubits home.
     pub home_from: usize,
 }
 
+/// Everything planning a run allocates, kept so the next plan on the thread reuses it: on a
+/// circuit of a few gates the allocations had cost as much as the gates.
+#[derive(Debug, Default)]
+pub(crate) struct PlanBuffers {
+    /// The instruction order (sweep order) and its working space.
+    order: Vec<usize>,
+    tmp: Vec<usize>,
+    /// The multi-qubit instructions in run order, for the look-ahead.
+    multi: Vec<usize>,
+    /// The routed steps before fusion.
+    raw: Vec<Step>,
+    /// The layout while planning; a candidate route's swaps and the best one's.
+    layout: Layout,
+    candidate: Vec<usize>,
+    best: Vec<usize>,
+    fuse: FuseBuffers,
+    /// The plan itself.
+    pub plan: Plan,
+    /// For the run: the layout, and the next multi-site step after each step.
+    pub run_layout: Layout,
+    pub next: Vec<Option<usize>>,
+}
+
+thread_local! {
+    static BUFFERS: std::cell::Cell<Option<Box<PlanBuffers>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Plans at most this many steps in buffers kept for the thread's next plan: a larger plan's
+/// buffers are freed after its run.
+const KEEP_STEPS: usize = 1 << 16;
+
+/// Runs `f` with this thread's plan buffers. A nested call (a progress callback that runs
+/// another circuit) gets fresh buffers.
+pub(crate) fn with_plan_buffers<T>(f: impl FnOnce(&mut PlanBuffers) -> T) -> T {
+    let mut buffers = BUFFERS.with(|c| c.take()).unwrap_or_default();
+    let out = f(&mut buffers);
+    if buffers.plan.steps.capacity() <= KEEP_STEPS && buffers.raw.capacity() <= KEEP_STEPS {
+        BUFFERS.with(|c| c.set(Some(buffers)));
+    }
+    out
+}
+
 impl Plan {
     /// Plans `order` (instruction indices of `circuit`) under `routing`.
+    #[cfg(test)]
     pub fn new(circuit: &Circuit, order: &[usize], routing: Routing) -> Self {
-        let n = circuit.n_qubits();
-        let instructions = circuit.instructions();
-        // The multi-qubit gates in run order, for the look-ahead.
-        let multi: Vec<&[usize]> = order
-            .iter()
-            .map(|&i| instructions[i].qubits())
-            .filter(|q| q.len() > 1)
-            .collect();
-        let window = (2 * n).max(16);
-        let mut layout = Layout::identity(n);
-        let mut steps = Vec::with_capacity(order.len());
-        let mut next_multi = 0;
-        for &i in order {
-            let qubits = instructions[i].qubits();
-            let k = qubits.len();
-            let mut at = [0usize; 3];
-            for (s, &q) in at.iter_mut().zip(qubits) {
-                *s = layout.site(q);
-            }
-            let sites = &at[..k];
-            if k == 1 {
-                steps.push(Step::Gate {
-                    inst: i,
-                    start: sites[0],
-                    arg_at: ArgAt::ONE,
-                });
-                continue;
-            }
-            next_multi += 1;
-            let (route, back) = if layout.gather_cost(qubits) == 0 {
-                (self::route(sites, 0), false)
-            } else {
-                match routing {
-                    Routing::SwapBack => (self::route(sites, k / 2), true),
-                    Routing::Lookahead => choose(&layout, sites, &multi[next_multi..], window),
-                }
-            };
-            for &b in &route.swaps {
-                layout.swap(b);
-                steps.push(Step::Swap(b));
-            }
-            steps.push(Step::Gate {
-                inst: i,
-                start: route.start,
-                arg_at: route.arg_at,
-            });
-            if back {
-                for &b in route.swaps.iter().rev() {
-                    layout.swap(b);
-                    steps.push(Step::Swap(b));
-                }
-            }
-        }
-        let mut steps = fuse(steps, n);
-        let home_from = steps.len();
-        steps.extend(layout.sort_home().into_iter().map(Step::Swap));
-        Plan { steps, home_from }
+        let mut b = PlanBuffers::default();
+        b.order.extend_from_slice(order);
+        b.build(circuit, routing);
+        b.plan
+    }
+
+    /// The factors of a fused update, in order.
+    pub fn parts(&self, span: PartSpan) -> &[Part] {
+        &self.parts[span.begin..span.end]
     }
 
     /// Number of swaps in the plan (alone or fused into an update).
@@ -427,49 +521,167 @@ impl Plan {
             .iter()
             .map(|s| match s {
                 Step::Swap(_) => 1,
-                Step::Fused { parts, .. } => parts.iter().filter(|p| !p.is_instruction()).count(),
+                Step::Fused { parts, .. } => self
+                    .parts(*parts)
+                    .iter()
+                    .filter(|p| !p.is_instruction())
+                    .count(),
                 Step::Gate { .. } => 0,
             })
             .sum()
     }
 }
 
-/// The cheapest way to route a far gate on `sites` given the gates that follow: returns the
-/// route and whether to swap back after the gate.
-fn choose(layout: &Layout, sites: &[usize], ahead: &[&[usize]], window: usize) -> (Route, bool) {
-    let ahead_end = ahead.len() <= window;
-    let ahead = &ahead[..ahead.len().min(window)];
+impl PlanBuffers {
+    /// Plans `circuit` in its [`Circuit::sweep_order`] under `routing` into `self.plan`.
+    pub fn plan(&mut self, circuit: &Circuit, routing: Routing) {
+        circuit.sweep_order_into(&mut self.order, &mut self.tmp);
+        self.build(circuit, routing);
+    }
+
+    /// Plans `self.order` (instruction indices of `circuit`) under `routing` into
+    /// `self.plan`.
+    fn build(&mut self, circuit: &Circuit, routing: Routing) {
+        let n = circuit.n_qubits();
+        let instructions = circuit.instructions();
+        let PlanBuffers {
+            order,
+            multi,
+            raw,
+            layout,
+            candidate,
+            best,
+            fuse: fuse_buffers,
+            plan,
+            ..
+        } = self;
+        multi.clear();
+        multi.extend(
+            order
+                .iter()
+                .copied()
+                .filter(|&i| instructions[i].qubits().len() > 1),
+        );
+        let window = (2 * n).max(16);
+        layout.reset(n);
+        raw.clear();
+        let mut next_multi = 0;
+        for &i in order.iter() {
+            let qubits = instructions[i].qubits();
+            let k = qubits.len();
+            let mut at = [0usize; 3];
+            for (s, &q) in at.iter_mut().zip(qubits) {
+                *s = layout.site(q);
+            }
+            let sites = &at[..k];
+            if k == 1 {
+                raw.push(Step::Gate {
+                    inst: i,
+                    start: sites[0],
+                    arg_at: ArgAt::ONE,
+                });
+                continue;
+            }
+            next_multi += 1;
+            let ((start, arg_at), back) = if layout.gather_cost(qubits) == 0 {
+                (route_into(sites, 0, best), false)
+            } else {
+                match routing {
+                    Routing::SwapBack => (route_into(sites, k / 2, best), true),
+                    Routing::Lookahead => {
+                        let ahead = Ahead {
+                            instructions,
+                            gates: &multi[next_multi..],
+                            window,
+                        };
+                        choose(layout, sites, &ahead, candidate, best)
+                    }
+                }
+            };
+            for &b in best.iter() {
+                layout.swap(b);
+                raw.push(Step::Swap(b));
+            }
+            raw.push(Step::Gate {
+                inst: i,
+                start,
+                arg_at,
+            });
+            if back {
+                for &b in best.iter().rev() {
+                    layout.swap(b);
+                    raw.push(Step::Swap(b));
+                }
+            }
+        }
+        fuse(raw, n, fuse_buffers, plan);
+        plan.home_from = plan.steps.len();
+        let steps = &mut plan.steps;
+        layout.sort_home_with(|b| steps.push(Step::Swap(b)));
+    }
+}
+
+/// The multi-qubit gates that follow a far gate, as the look-ahead sees them.
+struct Ahead<'a> {
+    instructions: &'a [crate::Instruction],
+    /// Instruction indices, in run order.
+    gates: &'a [usize],
+    /// How many of them count.
+    window: usize,
+}
+
+/// The cheapest way to route a far gate on `sites` given the gates that follow: writes the
+/// route's swaps into `best` and returns its window start, the argument on each window site,
+/// and whether to swap back after the gate. `layout` is used to score candidates and left as
+/// it was; `candidate` is working space.
+fn choose(
+    layout: &mut Layout,
+    sites: &[usize],
+    ahead: &Ahead<'_>,
+    candidate: &mut Vec<usize>,
+    best: &mut Vec<usize>,
+) -> ((usize, ArgAt), bool) {
+    let ahead_end = ahead.gates.len() <= ahead.window;
+    let gates = &ahead.gates[..ahead.gates.len().min(ahead.window)];
     let future = |l: &Layout| -> usize {
-        let gates: usize = ahead.iter().map(|q| l.gather_cost(q)).sum();
-        gates + if ahead_end { l.inversions() } else { 0 }
+        let cost: usize = gates
+            .iter()
+            .map(|&i| l.gather_cost(ahead.instructions[i].qubits()))
+            .sum();
+        cost + if ahead_end { l.inversions() } else { 0 }
     };
     let k = sites.len();
     let home = future(layout);
     // Swapping back: the cheapest gathering, twice (the middle anchor first, as
     // `Routing::SwapBack` routes, on ties).
     let anchors = || std::iter::once(k / 2).chain((0..k).filter(move |&a| a != k / 2));
-    let back = anchors()
-        .map(|a| route(sites, a))
-        .min_by_key(|r| r.swaps.len())
-        .expect("k >= 2 anchors");
-    let mut best_cost = 2 * back.swaps.len() + home;
-    let mut best = (back, true);
+    let mut route = route_into(sites, k / 2, best);
+    for a in anchors().skip(1) {
+        let r = route_into(sites, a, candidate);
+        if candidate.len() < best.len() {
+            std::mem::swap(candidate, best);
+            route = r;
+        }
+    }
+    let mut best_cost = 2 * best.len() + home;
+    let mut back = true;
     // Leaving the qubits gathered: for two qubits `d` sites apart, every meeting window
     // between them costs the same `d - 1` swaps (at most 64 of them tried, evenly spaced);
-    // for more qubits, each choice of the one that stays. Each is scored on one layout,
-    // its swaps made and then undone (a swap is its own inverse).
-    let mut moved = layout.clone();
-    let mut consider = |r: Route| {
-        for &b in &r.swaps {
-            moved.swap(b);
+    // for more qubits, each choice of the one that stays. Each is scored on the layout, its
+    // swaps made and then undone (a swap is its own inverse).
+    let mut consider = |r: (usize, ArgAt), swaps: &mut Vec<usize>, best: &mut Vec<usize>| {
+        for &b in swaps.iter() {
+            layout.swap(b);
         }
-        let cost = r.swaps.len() + future(&moved);
-        for &b in r.swaps.iter().rev() {
-            moved.swap(b);
+        let cost = swaps.len() + future(layout);
+        for &b in swaps.iter().rev() {
+            layout.swap(b);
         }
         if cost < best_cost {
             best_cost = cost;
-            best = (r, false);
+            std::mem::swap(swaps, best);
+            route = r;
+            back = false;
         }
     };
     if k == 2 {
@@ -477,15 +689,17 @@ fn choose(layout: &Layout, sites: &[usize], ahead: &[&[usize]], window: usize) -
         let span = hi - lo;
         let tries = span.min(64);
         for t in 0..tries {
-            consider(meet(sites, hi - 1 - t * (span - 1) / (tries - 1).max(1)));
+            let start = hi - 1 - t * (span - 1) / (tries - 1).max(1);
+            let arg_at = meet_into(sites, start, candidate);
+            consider((start, arg_at), candidate, best);
         }
     } else {
         for a in anchors() {
-            consider(route(sites, a));
+            let r = route_into(sites, a, candidate);
+            consider(r, candidate, best);
         }
     }
-    debug_assert_eq!(&moved, layout, "every candidate's swaps undone");
-    best
+    (route, back)
 }
 
 #[cfg(test)]
@@ -540,7 +754,7 @@ mod tests {
                     arg_at,
                 } => check(&layout, *inst, *start, arg_at),
                 Step::Fused { start, parts } => {
-                    for part in parts {
+                    for part in plan.parts(*parts) {
                         match part {
                             Part::Swap => layout.swap(*start),
                             Part::One { inst, offset } => {
@@ -627,6 +841,30 @@ mod tests {
         let c = long_range_brick(30, 6);
         let order: Vec<usize> = (0..c.len()).collect();
         check_plan(&c, &order, &Plan::new(&c, &order, Routing::Lookahead));
+    }
+
+    /// Buffers kept from planning other circuits (larger, smaller, other routing) give the
+    /// plan and sweep order that fresh ones give.
+    #[test]
+    fn plans_in_reused_buffers_match_fresh_ones() {
+        let circuits = [
+            far_pairs(20, 200, 3),
+            far_pairs(4, 10, 5),
+            long_range_brick(30, 4),
+            far_pairs(9, 60, 11),
+            far_pairs(3, 5, 1),
+        ];
+        let mut buffers = PlanBuffers::default();
+        for routing in [Routing::Lookahead, Routing::SwapBack] {
+            for c in &circuits {
+                buffers.plan(c, routing);
+                let order = c.sweep_order();
+                assert_eq!(buffers.order, order);
+                let fresh = Plan::new(c, &order, routing);
+                assert_eq!(buffers.plan, fresh);
+                check_plan(c, &order, &buffers.plan);
+            }
+        }
     }
 
     #[test]

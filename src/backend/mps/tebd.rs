@@ -401,7 +401,16 @@ impl MpsState {
         let mut h = self.enter_hastings()?;
         let mut layout = Layout::identity(self.n_qubits);
         let (gates, home) = plan.steps.split_at(plan.home_from);
-        let mut outcome = self.tebd_steps(&mut h, &mut layout, circuit, gates, theta, x, progress);
+        let mut outcome = self.tebd_steps(
+            &mut h,
+            &mut layout,
+            circuit,
+            plan,
+            gates,
+            theta,
+            x,
+            progress,
+        );
         // The local read-out is taken before the swaps that sort the qubits home: they do not
         // change the circuit's state, only the approximation of it, so each qubit's
         // estimate is read where it stands.
@@ -411,7 +420,7 @@ impl MpsState {
             rdms = (0..self.n_qubits)
                 .map(|q| at_site[layout.site(q)])
                 .collect();
-            outcome = self.tebd_steps(&mut h, &mut layout, circuit, home, theta, x, progress);
+            outcome = self.tebd_steps(&mut h, &mut layout, circuit, plan, home, theta, x, progress);
         }
         match outcome {
             Ok(()) => self.leave_hastings(h, rdms),
@@ -441,6 +450,7 @@ impl MpsState {
         h: &mut Hastings,
         layout: &mut Layout,
         circuit: &crate::Circuit,
+        plan: &Plan,
         steps: &[Step],
         theta: &[f64],
         x: &[f64],
@@ -454,7 +464,7 @@ impl MpsState {
                 .position(|s| matches!(s, Step::Gate { arg_at, .. } if arg_at.len() > 2))
                 .unwrap_or(rest.len());
             let (segment, after) = rest.split_at(cut);
-            self.tebd_layers(h, layout, instructions, segment, theta, x, progress)?;
+            self.tebd_layers(h, layout, instructions, plan, segment, theta, x, progress)?;
             rest = match after.split_first() {
                 Some((
                     Step::Gate {
@@ -483,6 +493,7 @@ impl MpsState {
         h: &mut Hastings,
         layout: &mut Layout,
         instructions: &[crate::Instruction],
+        plan: &Plan,
         steps: &[Step],
         theta: &[f64],
         x: &[f64],
@@ -535,6 +546,7 @@ impl MpsState {
                         }
                     }
                     Step::Fused { start, parts } => {
+                        let parts = plan.parts(*parts);
                         batch.push((
                             *start,
                             fused_matrix(parts, instructions, theta, x)?.to_vec(),
