@@ -737,14 +737,38 @@ pub(crate) fn fused_matrix(
     for i in 0..4 {
         acc[i * 5] = C64::new(1.0, 0.0);
     }
+    // One-qubit gates on each window offset since the last two-site part, multiplied as
+    // 2 x 2 matrices (a quarter of the work of folding each into the 4 x 4).
+    let mut pending: [Option<[C64; 4]>; 2] = [None, None];
+    let flush = |acc: &mut [C64; 16], pending: &mut [Option<[C64; 4]>; 2]| -> Result<()> {
+        for (offset, u) in pending.iter_mut().enumerate() {
+            if let Some(u) = u.take() {
+                fold_action(acc, &Action::One(u), [1 << offset, 0])?;
+            }
+        }
+        Ok(())
+    };
     for part in parts {
         match part {
-            Part::Swap => fold_action(&mut acc, &Action::Swap, [1, 2])?,
-            Part::One { inst, offset } => {
-                let action = instructions[*inst].gate().action(theta, x)?;
-                fold_action(&mut acc, &action, [1 << offset, 0])?;
+            Part::Swap => {
+                flush(&mut acc, &mut pending)?;
+                fold_action(&mut acc, &Action::Swap, [1, 2])?;
             }
+            Part::One { inst, offset } => match instructions[*inst].gate().action(theta, x)? {
+                Action::One(u) => {
+                    let slot = &mut pending[*offset];
+                    *slot = Some(match slot {
+                        Some(v) => mul_2x2(&u, v),
+                        None => u,
+                    });
+                }
+                action => {
+                    flush(&mut acc, &mut pending)?;
+                    fold_action(&mut acc, &action, [1 << offset, 0])?;
+                }
+            },
             Part::Two { inst, arg_at } => {
+                flush(&mut acc, &mut pending)?;
                 let action = instructions[*inst].gate().action(theta, x)?;
                 let mut bit_of_arg = [0; 2];
                 for (j, &a) in arg_at.iter().enumerate() {
@@ -754,7 +778,18 @@ pub(crate) fn fused_matrix(
             }
         }
     }
+    flush(&mut acc, &mut pending)?;
     Ok(acc)
+}
+
+/// `a b` for row-major 2 x 2 matrices.
+fn mul_2x2(a: &[C64; 4], b: &[C64; 4]) -> [C64; 4] {
+    [
+        a[0] * b[0] + a[1] * b[2],
+        a[0] * b[1] + a[1] * b[3],
+        a[2] * b[0] + a[3] * b[2],
+        a[2] * b[1] + a[3] * b[3],
+    ]
 }
 
 /// `acc <- G acc` for a gate acting on a two-site window (row-major 4 x 4, window memory
@@ -1233,37 +1268,59 @@ mod tests {
                 }
             }
         }
-        // A fused update is the product of its parts, the first applied first.
+        // A fused update is the product of its parts, the first applied first: one-qubit
+        // gates on both offsets before, between and after two-site parts (they are
+        // multiplied as 2 x 2 matrices first; their order on an offset matters).
+        let one = |g: Gate| Instruction::checked(g, &[0], 2).unwrap();
         let instructions = [
-            Instruction::checked(Gate::Ry(a.into()), &[0], 2).unwrap(),
+            one(Gate::Ry(a.into())),
             Instruction::checked(Gate::Cx, &[0, 1], 2).unwrap(),
+            one(Gate::H),
+            one(Gate::T),
+            one(Gate::Rx(b.into())),
+            one(Gate::Sx),
+            Instruction::checked(Gate::Rzz(c.into()), &[0, 1], 2).unwrap(),
         ];
         let parts = [
             Part::One { inst: 0, offset: 1 },
+            Part::One { inst: 2, offset: 1 },
+            Part::One { inst: 4, offset: 0 },
             Part::Swap,
+            Part::One { inst: 3, offset: 0 },
             Part::Two {
                 inst: 1,
                 arg_at: ArgAt::new(&[1, 0]),
             },
+            Part::One { inst: 5, offset: 0 },
+            Part::One { inst: 2, offset: 0 },
+            Part::One { inst: 3, offset: 1 },
+            Part::Two {
+                inst: 6,
+                arg_at: ArgAt::new(&[0, 1]),
+            },
+            Part::One { inst: 0, offset: 0 },
+            Part::One { inst: 3, offset: 0 },
         ];
         let fused = fused_matrix(&parts, &instructions, &[], &[]).unwrap();
-        let ry = Gate::Ry(a.into()).matrix(&[], &[]).unwrap();
-        let factors = [
-            window_matrix(
-                &Gate::unitary2(&kron_identity(&ry, true))
-                    .unwrap()
-                    .matrix(&[], &[])
-                    .unwrap(),
-                &[1, 0],
-            ),
-            swap_matrix(),
-            window_matrix(&Gate::Cx.matrix(&[], &[]).unwrap(), &[1, 0]),
-        ];
+        let factor = |part: &Part| -> Vec<C64> {
+            match *part {
+                Part::Swap => swap_matrix(),
+                Part::One { inst, offset } => {
+                    let m = instructions[inst].gate().matrix(&[], &[]).unwrap();
+                    let two = Gate::unitary2(&kron_identity(&m, offset == 1)).unwrap();
+                    window_matrix(&two.matrix(&[], &[]).unwrap(), &[1, 0])
+                }
+                Part::Two { inst, arg_at } => window_matrix(
+                    &instructions[inst].gate().matrix(&[], &[]).unwrap(),
+                    &arg_at,
+                ),
+            }
+        };
         let mut want = [ZERO; 16];
         for i in 0..4 {
             want[i * 5] = C64::new(1.0, 0.0);
         }
-        for f in &factors {
+        for f in parts.iter().map(factor) {
             let mut next = [ZERO; 16];
             for r in 0..4 {
                 for col in 0..4 {
