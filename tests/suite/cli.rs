@@ -379,6 +379,27 @@ fn repeat_times_every_run_and_reports_the_first() {
     let f = v["mps"]["fidelity_estimate"].as_f64().unwrap();
     let log10 = v["mps"]["log10_fidelity_estimate"].as_f64().unwrap();
     assert!(f < 1.0 && (log10 - f.log10()).abs() < 1e-12, "{f} {log10}");
+    // Window blocks are on by default and reported; off, the same values to round-off.
+    let blocks = |extra: &[&str]| {
+        let sat = file("sat_n7.qasm");
+        let mut args = vec!["run", &sat, "--backend", "mps", "--format", "json"];
+        args.extend_from_slice(extra);
+        json(&qfl(&args))
+    };
+    let (on, off) = (blocks(&[]), blocks(&["--no-window-blocks"]));
+    assert_eq!(on["mps"]["window_blocks"], true);
+    assert_eq!(off["mps"]["window_blocks"], false);
+    let z = |v: &serde_json::Value| -> Vec<f64> {
+        v["z"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    for (a, b) in z(&on).iter().zip(z(&off)) {
+        assert!((a - b).abs() < 1e-12, "{a} {b}");
+    }
     let o = qfl(&["run", &path, "--backend", "mps", "--repeat", "3"]);
     assert!(
         stdout(&o).contains("repeated: 2 more run(s), fastest"),

@@ -138,7 +138,8 @@ fn truncated_lookahead_run_is_consistent() {
 }
 
 /// A run of gates on one pair (one-qubit gates between) is one two-site update, in both
-/// schemes, and gives the dense state; a gate on a neighbour pair in between splits the run.
+/// schemes, and gives the dense state; a gate on a neighbour pair in between splits the run
+/// (into three updates, or one three-site window block when blocks are on).
 #[test]
 fn runs_of_gates_on_a_pair_fuse_into_one_update() {
     let mut c = Circuit::new(3).unwrap().with_params(20);
@@ -152,16 +153,25 @@ fn runs_of_gates_on_a_pair_fuse_into_one_update() {
     let mut split = c.clone();
     split.cx(1, 2).unwrap();
     split.cx(0, 1).unwrap();
-    for (circuit, updates) in [(&c, 1), (&split, 3)] {
+    for (circuit, updates, blocked) in [(&c, 1, 1), (&split, 3, 1)] {
         let mut dense = DenseState::new(3).unwrap();
         dense.run(circuit, &theta, &[]).unwrap();
         for update in SCHEMES {
-            let cfg = config(Routing::Lookahead, update, Truncation::exact());
-            let mut mps = MpsState::new(3, cfg).unwrap();
-            mps.run(circuit, &theta, &[]).unwrap();
-            assert_eq!(mps.two_site_updates(), updates, "{update:?}");
-            let d = max_dist(&mps.to_dense().unwrap(), dense.amplitudes());
-            assert!(d < 1e-12, "{update:?}: {d:e}");
+            for blocks in [false, true] {
+                let cfg = config(Routing::Lookahead, update, Truncation::exact())
+                    .with_window_blocks(blocks);
+                let mut mps = MpsState::new(3, cfg).unwrap();
+                mps.run(circuit, &theta, &[]).unwrap();
+                // Blocks are a centred-update feature; TEBD runs ignore the setting.
+                let want = if blocks && update == UpdateScheme::Centre {
+                    blocked
+                } else {
+                    updates
+                };
+                assert_eq!(mps.two_site_updates(), want, "{update:?}, blocks {blocks}");
+                let d = max_dist(&mps.to_dense().unwrap(), dense.amplitudes());
+                assert!(d < 1e-12, "{update:?}, blocks {blocks}: {d:e}");
+            }
         }
     }
 }

@@ -23,6 +23,10 @@ const ZERO: C64 = C64::new(0.0, 0.0);
 /// Largest site (entries, `2 chi_l chi_r`) the small centre move takes.
 const SMALL_SITE: usize = 256;
 
+/// Most sites of a window the small path takes (a gate of up to three qubits, a window
+/// block of up to five sites).
+pub(super) const MAX_SITES: usize = 5;
+
 /// Buffers of the small path: one set per thread, allocated on the thread's first small
 /// update and reused by every later one, whatever the state (never cleared: each update
 /// writes what it reads). A state carries none, so creating or cloning one costs nothing
@@ -34,8 +38,8 @@ struct Buffers {
     tmp: [C64; SMALL_SPLIT_CAP],
     /// What is left of the window after each cut.
     rest: [C64; SMALL_SPLIT_CAP],
-    /// The splits of the (at most two) cuts, kept until every cut has succeeded.
-    factors: [Box<SmallSplit>; 2],
+    /// The splits of the (at most `MAX_SITES - 1`) cuts, kept until every cut has succeeded.
+    factors: [Box<SmallSplit>; MAX_SITES - 1],
     /// A centre move's site (reflectors, then `R`), its `Q`, and the product with the
     /// neighbour.
     site: [C64; SMALL_SITE],
@@ -49,7 +53,7 @@ impl Buffers {
             theta: [ZERO; SMALL_SPLIT_CAP],
             tmp: [ZERO; SMALL_SPLIT_CAP],
             rest: [ZERO; SMALL_SPLIT_CAP],
-            factors: [SmallSplit::boxed(), SmallSplit::boxed()],
+            factors: std::array::from_fn(|_| SmallSplit::boxed()),
             site: [ZERO; SMALL_SITE],
             q: [ZERO; SMALL_SITE],
             out: [ZERO; SMALL_SITE],
@@ -146,6 +150,10 @@ fn apply_gate(theta: &mut [C64], gm: &[C64], dim: usize, chi_l: usize, chi_r: us
     }
 }
 
+/// What a small update does to the contracted window (entries `l + chi_l (p + 2^k r)`),
+/// given `chi_l` and `chi_r`.
+pub(super) type WindowOp<'a> = dyn FnMut(&mut [C64], usize, usize) -> Result<()> + 'a;
+
 impl MpsState {
     /// The update of the `k`-site window at `start` (`k` = 2 or 3, the centre already in
     /// the window) by the `2^k x 2^k` window matrix `gm`, in this thread's small buffers:
@@ -161,21 +169,41 @@ impl MpsState {
         k: usize,
         centre_end: CentreEnd,
     ) -> Result<bool> {
-        if self.config.svd != SvdBackend::Faer || !(2..=3).contains(&k) {
+        if !(2..=3).contains(&k) {
             return Ok(false);
         }
-        with_buffers(|buffers| self.apply_small_in(buffers, gm, start, k, centre_end))
-            .unwrap_or(Ok(false))
+        let dim = 1usize << k;
+        self.apply_small_with(start, k, centre_end, &mut |win, chi_l, chi_r| {
+            apply_gate(win, gm, dim, chi_l, chi_r);
+            Ok(())
+        })
     }
 
-    /// [`apply_small`](Self::apply_small) in the given buffers.
-    fn apply_small_in(
+    /// As [`apply_small`](Self::apply_small) for a window of `k` sites (2 to [`MAX_SITES`])
+    /// transformed by `op`, which gets the contracted window (entries
+    /// `l + chi_l (p + 2^k r)`), `chi_l` and `chi_r`. If `op` fails, the state is as it was.
+    pub(super) fn apply_small_with(
         &mut self,
-        buffers: &mut Buffers,
-        gm: &[C64],
         start: usize,
         k: usize,
         centre_end: CentreEnd,
+        op: &mut WindowOp<'_>,
+    ) -> Result<bool> {
+        if self.config.svd != SvdBackend::Faer || !(2..=MAX_SITES).contains(&k) {
+            return Ok(false);
+        }
+        with_buffers(|buffers| self.apply_small_in(buffers, start, k, centre_end, op))
+            .unwrap_or(Ok(false))
+    }
+
+    /// [`apply_small_with`](Self::apply_small_with) in the given buffers.
+    fn apply_small_in(
+        &mut self,
+        buffers: &mut Buffers,
+        start: usize,
+        k: usize,
+        centre_end: CentreEnd,
+        op: &mut WindowOp<'_>,
     ) -> Result<bool> {
         let dim = 1usize << k;
         let chi_l = self.sites[start].chi_l;
@@ -195,26 +223,27 @@ impl MpsState {
             ..
         } = buffers;
         // theta, contracted site by site: (2 chi_l 2^j) x chi_{j+1} after site j, entries
-        // l + chi_l (p + 2^k r) at the end (p = sum_j s_j 2^j).
-        let rows = 2 * chi_l;
+        // l + chi_l (p + 2^k r) at the end (p = sum_j s_j 2^j), alternating between the two
+        // window buffers.
+        let mut rows = 2 * chi_l;
         if !contract(&sites[start].data, rows, &sites[start + 1], theta) {
             return Ok(false);
         }
-        // The gated window, and a spare buffer of the same size.
-        let (win, spare): (&mut [C64], &mut [C64]) = if k == 3 {
-            if !contract(&theta[..], 2 * rows, &sites[start + 2], tmp) {
+        let (mut win, mut spare): (&mut [C64], &mut [C64]) = (&mut theta[..], &mut tmp[..]);
+        for j in 2..k {
+            rows *= 2;
+            if !contract(win, rows, &sites[start + j], spare) {
                 return Ok(false);
             }
-            (&mut tmp[..len], &mut theta[..])
-        } else {
-            (&mut theta[..len], &mut tmp[..])
-        };
-        apply_gate(win, gm, dim, chi_l, chi_r);
+            std::mem::swap(&mut win, &mut spare);
+        }
+        let win = &mut win[..len];
+        op(win, chi_l, chi_r)?;
         // Split, as `MpsState::split`: the factors stay in the scratch until every cut is
         // done. The first cut reads the window, a later one what the previous cut left in
         // `rest`.
         let truncation = config.truncation;
-        let mut cuts = [(0usize, 0.0f64, 0usize); 2];
+        let mut cuts = [(0usize, 0.0f64, 0usize); MAX_SITES - 1];
         let mut chi;
         match centre_end {
             CentreEnd::Right => {

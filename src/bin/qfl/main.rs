@@ -188,6 +188,11 @@ struct MpsArgs {
     /// swap-back (after every gate).
     #[arg(long, value_enum, default_value_t = RoutingChoice::Lookahead)]
     routing: RoutingChoice,
+    /// Factor every update of a centred run on its own: no window blocks (runs of gates
+    /// within a few sites of small bonds applied to the contracted window and split back
+    /// once; see `MpsConfig::with_window_blocks`).
+    #[arg(long)]
+    no_window_blocks: bool,
 }
 
 impl MpsArgs {
@@ -204,7 +209,8 @@ impl MpsArgs {
             .with_split(self.split.into())
             .with_svd(svd)
             .with_update(self.update.into())
-            .with_routing(self.routing.into()))
+            .with_routing(self.routing.into())
+            .with_window_blocks(!self.no_window_blocks))
     }
 }
 
@@ -484,6 +490,8 @@ struct MpsSummary {
     svd: &'static str,
     update: &'static str,
     routing: &'static str,
+    /// Whether centred runs took window blocks.
+    window_blocks: bool,
     readout: &'static str,
     peak_bond: usize,
     fidelity_estimate: f64,
@@ -767,6 +775,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
             svd: mps_config.svd().name(),
             update: UpdateScheme::from(args.mps.update).name(),
             routing: Routing::from(args.mps.routing).name(),
+            window_blocks: mps_config.window_blocks(),
             readout: match args.readout {
                 ReadoutChoice::Exact => "exact",
                 ReadoutChoice::Local => "local",
@@ -828,13 +837,14 @@ fn render_run_text(r: &RunReport, program: &Program) -> String {
         Some(m) => outln!(
             out,
             "backend: mps (max bond {}, cutoff {:e}, split {}, svd {}, update {}, routing {}, \
-             read-out {})",
+             window blocks {}, read-out {})",
             m.max_bond,
             m.cutoff,
             m.split,
             m.svd,
             m.update,
             m.routing,
+            if m.window_blocks { "on" } else { "off" },
             m.readout
         ),
         None => outln!(out, "backend: dense"),

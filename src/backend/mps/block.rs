@@ -1,0 +1,397 @@
+//! Window blocks: a run of plan steps that stays inside a few sites of small bonds, applied
+//! to the contracted window at once and split back once.
+//!
+//! Where the bonds are small (a chain of a few qubits, the edges of a longer one, the first
+//! layers of a circuit) a two-site update is a handful of multiply-adds, and what it costs is
+//! its factorization and the centre moves around it. A circuit that keeps returning to the
+//! same few sites (a 4-qubit QFT: six two-qubit gates and seven routing swaps on four sites)
+//! pays one factorization per update. Here the window of those sites is contracted into one
+//! tensor (at most [`JACOBI_MAX_ROWS`] x [`JACOBI_MAX_LEN`] at every cut), every step of the
+//! run is applied to it as a small matrix on its axes, and the window is split back into
+//! its sites by successive SVDs with the usual truncation rule: `w - 1` factorizations for a
+//! window of `w` sites, however many updates it absorbed. A block is taken only when it
+//! saves factorizations.
+//!
+//! This is the multi-site update of DMRG-style codes applied to circuit simulation. Without
+//! truncation it gives the state the step-by-step updates give, to round-off. With
+//! truncation it truncates less often (once per cut at the block's end, not after every
+//! update), under the same maximum bond and cutoff; the truncation log records one update
+//! with a cut per bond of the window. [`MpsConfig::with_window_blocks`](super::MpsConfig::with_window_blocks)
+//! turns it off.
+
+use num_complex::Complex64 as C64;
+
+use super::routing::{Layout, Plan, Step};
+use super::small::MAX_SITES;
+use super::{CentreEnd, MpsState, fused_matrix, window_matrix};
+use crate::circuit::Action;
+use crate::error::Result;
+use crate::linalg::{JACOBI_MAX_LEN, JACOBI_MAX_ROWS};
+
+/// The window of a step: first site and number of sites.
+fn window(step: &Step) -> (usize, usize) {
+    match step {
+        Step::Swap(b) => (*b, 2),
+        Step::Gate { start, arg_at, .. } => (*start, arg_at.len()),
+        Step::Fused { start, .. } => (*start, 2),
+    }
+}
+
+/// A block found by [`MpsState::find_block`]: steps `from..to` of the plan on sites
+/// `lo..=hi`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Block {
+    pub to: usize,
+    pub lo: usize,
+    pub hi: usize,
+}
+
+impl MpsState {
+    /// Whether the window of sites `lo..=hi`, contracted, is small at every cut: at most
+    /// [`MAX_SITES`] sites, each cut at most `JACOBI_MAX_ROWS x JACOBI_MAX_LEN` whatever
+    /// the bonds inside become (the bonds at its edges do not change inside a block).
+    fn block_fits(&self, lo: usize, hi: usize) -> bool {
+        let (chi_l, chi_r) = (self.sites[lo].chi_l, self.sites[hi].chi_r);
+        let k = hi - lo + 1;
+        k <= MAX_SITES
+            && (0..k - 1).all(|j| {
+                let (left, right) = (chi_l << (j + 1), chi_r << (k - j - 1));
+                left.min(right) <= JACOBI_MAX_ROWS && left.max(right) <= JACOBI_MAX_LEN
+            })
+    }
+
+    /// The block that starts at step `from` of `plan`, if one saves factorizations: the
+    /// prefix of the following steps whose windows together stay within a window that
+    /// [fits](Self::block_fits), taken as far as it saves the most (multi-site steps
+    /// absorbed minus the `w - 1` cuts of a `w`-site window; ties go to the longer).
+    pub(super) fn find_block(&self, plan: &Plan, from: usize) -> Option<Block> {
+        let (start, k) = window(&plan.steps[from]);
+        if k < 2 || !self.block_fits(start, start + k - 1) {
+            return None;
+        }
+        let (mut lo, mut hi) = (start, start + k - 1);
+        let mut multi = 0usize;
+        let mut best: Option<(Block, usize)> = None;
+        for (j, step) in plan.steps.iter().enumerate().skip(from) {
+            let (s, k) = window(step);
+            let (l, h) = (lo.min(s), hi.max(s + k - 1));
+            if (l, h) != (lo, hi) && !self.block_fits(l, h) {
+                break;
+            }
+            (lo, hi) = (l, h);
+            multi += usize::from(k > 1);
+            let cuts = hi - lo;
+            if multi > cuts && best.is_none_or(|(_, saved)| multi - cuts >= saved) {
+                best = Some((Block { to: j + 1, lo, hi }, multi - cuts));
+            }
+        }
+        best.map(|(block, _)| block)
+    }
+
+    /// Applies steps `from..block.to` of `plan` as one block (see the module docs), the
+    /// centre left at the block's end nearer `next` (the first site of the plan's next
+    /// multi-site step). Routing swaps are recorded in `layout`, and `progress` told of the
+    /// instructions, only once the block has been applied; an error leaves the state as it
+    /// was.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_block(
+        &mut self,
+        plan: &Plan,
+        from: usize,
+        block: Block,
+        instructions: &[crate::Instruction],
+        theta: &[f64],
+        x: &[f64],
+        next: Option<usize>,
+        layout: &mut Layout,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        let Block { to, lo, hi } = block;
+        let w = hi - lo + 1;
+        // As `apply_window_toward`: toward the next step, else on the side the centre is.
+        let centre_end = match next {
+            Some(n) if n > lo => CentreEnd::Right,
+            Some(n) if n < lo => CentreEnd::Left,
+            _ if self.centre > hi => CentreEnd::Left,
+            _ => CentreEnd::Right,
+        };
+        if self.centre < lo {
+            self.move_centre(lo)?;
+        } else if self.centre > hi {
+            self.move_centre(hi)?;
+        }
+        // Every step of the block on the contracted window, in order; counts the
+        // instructions.
+        let mut gates = 0;
+        let mut ops = |data: &mut [C64], chi_l: usize, chi_r: usize| -> Result<()> {
+            let axes = Axes { w, chi_l, chi_r };
+            gates = 0;
+            for step in &plan.steps[from..to] {
+                match step {
+                    Step::Swap(b) => axes.apply(data, &super::SWAP_MATRIX, 2, b - lo),
+                    Step::Gate {
+                        inst,
+                        start,
+                        arg_at,
+                    } => {
+                        gates += 1;
+                        match instructions[*inst].gate().action(theta, x)? {
+                            Action::One(u) if arg_at.len() == 1 => {
+                                axes.apply(data, &u, 1, start - lo)
+                            }
+                            action => {
+                                let gm = window_matrix(&action.into_matrix(), arg_at);
+                                axes.apply(data, &gm, arg_at.len(), start - lo);
+                            }
+                        }
+                    }
+                    Step::Fused { start, parts } => {
+                        let parts = plan.parts(*parts);
+                        gates += parts.iter().filter(|p| p.is_instruction()).count();
+                        let gm = fused_matrix(parts, instructions, theta, x)?;
+                        axes.apply(data, &gm, 2, start - lo);
+                    }
+                }
+            }
+            Ok(())
+        };
+        if !self.apply_small_with(lo, w, centre_end, &mut ops)? {
+            let (mut data, chi_l, chi_r) = self.window_theta(lo, w);
+            ops(&mut data, chi_l, chi_r)?;
+            let sites = self.split(data, chi_l, w, chi_r, lo, centre_end)?;
+            for (j, site) in sites.into_iter().enumerate() {
+                self.sites[lo + j] = site;
+            }
+        }
+        self.touch(lo, hi);
+        self.centre = match centre_end {
+            CentreEnd::Left => lo,
+            CentreEnd::Right => hi,
+        };
+        for step in &plan.steps[from..to] {
+            match step {
+                Step::Swap(b) => layout.swap(*b),
+                Step::Fused { start, parts } => {
+                    for _ in plan.parts(*parts).iter().filter(|p| !p.is_instruction()) {
+                        layout.swap(*start);
+                    }
+                }
+                Step::Gate { .. } => {}
+            }
+        }
+        progress(gates);
+        Ok(())
+    }
+}
+
+/// The shape of a contracted window: entries at `l + chi_l (p + 2^w r)`, `p = sum_j s_j 2^j`
+/// over the `w` window sites.
+struct Axes {
+    w: usize,
+    chi_l: usize,
+    chi_r: usize,
+}
+
+impl Axes {
+    /// Applies the row-major `2^k x 2^k` matrix `gm` (window memory order: its index bit `j`
+    /// is axis `at + j`) to axes `at .. at + k` of `data`.
+    fn apply(&self, data: &mut [C64], gm: &[C64], k: usize, at: usize) {
+        // Entry l + chi_l (low + 2^at q + 2^(at+k) high + 2^w r): for each (high, r) the
+        // entries of each q form a run of `stride` (all l and low), the runs `stride` apart.
+        let stride = self.chi_l << at;
+        let dim = 1usize << k;
+        let outer = self.chi_r << (self.w - at - k);
+        for chunk in data.chunks_exact_mut(stride * dim).take(outer) {
+            match dim {
+                2 => {
+                    let (a, b) = chunk.split_at_mut(stride);
+                    for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+                        let (u, v) = (*x, *y);
+                        *x = gm[0] * u + gm[1] * v;
+                        *y = gm[2] * u + gm[3] * v;
+                    }
+                }
+                4 => {
+                    for m in 0..stride {
+                        let v = [
+                            chunk[m],
+                            chunk[m + stride],
+                            chunk[m + 2 * stride],
+                            chunk[m + 3 * stride],
+                        ];
+                        for (q, row) in gm.chunks_exact(4).enumerate() {
+                            chunk[m + q * stride] =
+                                row[0] * v[0] + row[1] * v[1] + row[2] * v[2] + row[3] * v[3];
+                        }
+                    }
+                }
+                _ => {
+                    let mut v = [C64::new(0.0, 0.0); 8];
+                    for m in 0..stride {
+                        for (q, x) in v.iter_mut().enumerate().take(dim) {
+                            *x = chunk[m + q * stride];
+                        }
+                        for (q, row) in gm.chunks_exact(dim).enumerate() {
+                            chunk[m + q * stride] =
+                                row.iter().zip(&v[..dim]).map(|(g, x)| g * x).sum::<C64>();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::StateBackend;
+    use crate::circuit::Gate;
+    use crate::{Circuit, MpsConfig, Truncation};
+
+    /// Entries from a seed, for test data.
+    fn values(len: usize, mut seed: u64) -> Vec<C64> {
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        (0..len).map(|_| C64::new(next(), next())).collect()
+    }
+
+    /// `Axes::apply` against the index arithmetic written out: entry `(l, p, r)` of the
+    /// result is `sum_q' gm[q(p), q'] data[l, p with q' on the axes, r]`.
+    #[test]
+    fn axes_apply_matches_index_arithmetic() {
+        for (w, chi_l, chi_r) in [(4, 2, 3), (3, 1, 1), (5, 1, 2), (2, 3, 1)] {
+            let axes = Axes { w, chi_l, chi_r };
+            let len = chi_l * (chi_r << w);
+            let data = values(len, (w * 31 + chi_l * 7 + chi_r) as u64);
+            for k in 1..=3.min(w) {
+                let dim = 1usize << k;
+                let gm = values(dim * dim, k as u64 + 100);
+                for at in 0..=w - k {
+                    let mut got = data.clone();
+                    axes.apply(&mut got, &gm, k, at);
+                    let mask = (dim - 1) << at;
+                    for r in 0..chi_r {
+                        for p in 0..1usize << w {
+                            for l in 0..chi_l {
+                                let at_p = |p: usize| l + chi_l * (p + (r << w));
+                                let q = (p & mask) >> at;
+                                let want: C64 = (0..dim)
+                                    .map(|q2| {
+                                        gm[q * dim + q2] * data[at_p((p & !mask) | (q2 << at))]
+                                    })
+                                    .sum();
+                                let d = (got[at_p(p)] - want).norm();
+                                assert!(d < 1e-14, "w {w} k {k} at {at} ({l}, {p}, {r}): {d:e}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A circuit that keeps returning to a few sites: far gates (routed), three-qubit
+    /// gates, one-qubit gates, on `n` qubits.
+    fn tangled(n: usize, gates: usize, mut seed: u64) -> Circuit {
+        let mut next = move |m: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) % m as u64) as usize
+        };
+        let mut c = Circuit::new(n).unwrap();
+        for g in 0..gates {
+            let a = next(n);
+            let b = (a + 1 + next(n - 1)) % n;
+            c.push(Gate::Ry((0.3 + 0.7 * g as f64).into()), &[a])
+                .unwrap();
+            c.push(Gate::Rz((1.1 - 0.4 * g as f64).into()), &[b])
+                .unwrap();
+            match g % 5 {
+                0 if n >= 3 => {
+                    let t = (0..n).find(|&t| t != a && t != b).unwrap();
+                    c.push(Gate::Ccx, &[a, b, t]).unwrap();
+                }
+                1 => {
+                    c.push(Gate::Swap, &[a, b]).unwrap();
+                }
+                2 => {
+                    c.push(Gate::Cp((0.5 * g as f64).into()), &[b, a]).unwrap();
+                }
+                _ => {
+                    c.push(Gate::Cx, &[a, b]).unwrap();
+                }
+            }
+        }
+        c
+    }
+
+    /// Exact runs with and without blocks give the same state; with blocks, fewer updates.
+    #[test]
+    fn blocks_give_the_state_of_step_by_step_updates() {
+        for (n, seed) in [(2, 1), (3, 2), (4, 3), (5, 4), (6, 5), (8, 6), (12, 7)] {
+            let c = tangled(n, 12, seed);
+            let exact = MpsConfig::default().with_truncation(Truncation::exact());
+            let mut apart = MpsState::new(n, exact.with_window_blocks(false)).unwrap();
+            apart.run(&c, &[], &[]).unwrap();
+            let mut blocked = MpsState::new(n, exact).unwrap();
+            blocked.run(&c, &[], &[]).unwrap();
+            let (a, b) = (apart.to_dense().unwrap(), blocked.to_dense().unwrap());
+            let d = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).norm())
+                .fold(0.0, f64::max);
+            assert!(d < 1e-12, "n {n}: {d:e}");
+            assert!(blocked.canonical_deviation() < 1e-12, "n {n}");
+            // Two qubits: every gate fuses into one update either way.
+            assert!(
+                blocked.two_site_updates() < apart.two_site_updates()
+                    || (n == 2 && blocked.two_site_updates() == apart.two_site_updates()),
+                "n {n}: {} blocked vs {} updates",
+                blocked.two_site_updates(),
+                apart.two_site_updates()
+            );
+        }
+    }
+
+    /// Truncating runs with blocks keep the maximum bond, the norm and canonical form, and
+    /// stay close to the exact state.
+    #[test]
+    fn blocks_truncate_within_the_settings() {
+        let (n, max_bond) = (6, 3);
+        let c = tangled(n, 30, 9);
+        let mut exact = MpsState::new(n, MpsConfig::default()).unwrap();
+        exact.run(&c, &[], &[]).unwrap();
+        let config =
+            MpsConfig::default().with_truncation(Truncation::default().with_max_bond(max_bond));
+        for blocks in [false, true] {
+            let mut psi = MpsState::new(n, config.with_window_blocks(blocks)).unwrap();
+            psi.run(&c, &[], &[]).unwrap();
+            assert!(psi.max_bond_dimension() <= max_bond);
+            assert!((psi.norm() - 1.0).abs() < 1e-10);
+            assert!(psi.canonical_deviation() < 1e-10);
+            assert!(
+                psi.truncation_report().truncating_cuts > 0,
+                "the settings truncate"
+            );
+            let overlap: C64 = exact
+                .to_dense()
+                .unwrap()
+                .iter()
+                .zip(psi.to_dense().unwrap())
+                .map(|(a, b)| a.conj() * b)
+                .sum();
+            assert!(
+                overlap.norm_sqr() > 0.3,
+                "blocks {blocks}: {}",
+                overlap.norm_sqr()
+            );
+        }
+    }
+}
