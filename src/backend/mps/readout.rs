@@ -248,22 +248,22 @@ impl MpsState {
         // A[l, s, r] of a site.
         let at =
             |site: &Site, l: usize, s: usize, r: usize| site.data[l + site.chi_l * (s + 2 * r)];
-        // right[i]: the right environment of the bond left of site i (column-major
-        // chi_l(i) x chi_l(i)), for 1 <= i <= c; F[i][a, b] =
-        // sum conj(A[a, s, r]) A[b, s, r'] F[i + 1][r, r'], with F[c + 1] the identity.
-        let mut right = vec![[ZERO; CAP]; c + 1];
-        for i in (1..=c).rev() {
+        let mut out = vec![[ZERO; 4]; n];
+        // Sites c, c - 1, ..., 0, with f the right environment of the bond right of site i
+        // (column-major chi_r(i) x chi_r(i); the identity for i = c): for i < c, F[i][a, b] =
+        // sum conj(A[a, s, r]) A[b, s, r'] F[i + 1][r, r'].
+        let mut f = [ZERO; CAP];
+        for i in (0..=c).rev() {
             let site = &self.sites[i];
             let (chi_l, chi_r) = (site.chi_l, site.chi_r);
+            // x[b, s, r] = sum_r' A[b, s, r'] F[r, r'] (A itself at the centre).
             let mut x = [ZERO; 2 * CAP];
-            // x[b, s, r] = sum_r' A[b, s, r'] F[r, r'].
             for r in 0..chi_r {
                 for s in 0..2 {
                     for b in 0..chi_l {
                         x[b + chi_l * (s + 2 * r)] = if i == c {
                             at(site, b, s, r)
                         } else {
-                            let f = &right[i + 1];
                             (0..chi_r)
                                 .map(|rr| at(site, b, s, rr) * f[r + chi_r * rr])
                                 .sum()
@@ -271,67 +271,68 @@ impl MpsState {
                     }
                 }
             }
-            let mut out = [ZERO; CAP];
-            for b in 0..chi_l {
-                for a in 0..chi_l {
-                    out[a + chi_l * b] = (0..2 * chi_r)
-                        .map(|j| site.data[a + chi_l * j].conj() * x[b + chi_l * j])
-                        .sum();
-                }
-            }
-            right[i] = out;
-        }
-        // The left environment of the bond left of site i, for i > c (the identity up to c).
-        let mut left = [ZERO; CAP];
-        let mut out = Vec::with_capacity(n);
-        for (i, site) in self.sites.iter().enumerate() {
-            let (chi_l, chi_r) = (site.chi_l, site.chi_r);
-            if i > c {
-                // E'[p, q] = sum conj(A[a, s, p]) E[a, l] A[l, s, q] over the previous site.
-                let prev = &self.sites[i - 1];
-                let (pl, pr) = (prev.chi_l, prev.chi_r);
-                let mut next = [ZERO; CAP];
-                for q in 0..pr {
-                    for s in 0..2 {
-                        for a in 0..pl {
-                            let ea = if i - 1 == c {
-                                at(prev, a, s, q)
-                            } else {
-                                (0..pl).map(|l| left[a + pl * l] * at(prev, l, s, q)).sum()
-                            };
-                            for p in 0..pr {
-                                next[p + pr * q] += at(prev, a, s, p).conj() * ea;
-                            }
-                        }
-                    }
-                }
-                left = next;
-            }
-            // rho[s, t] = sum conj(A[a, s, r]) K[a, t, r], K = E A F^T with one of E, F the
-            // identity.
-            let mut rho = [ZERO; 4];
+            // rho[s, t] = sum conj(A[a, s, r]) x[a, t, r].
+            let rho = &mut out[i];
             for r in 0..chi_r {
                 for t in 0..2 {
                     for a in 0..chi_l {
-                        let k: C64 = if i > c {
-                            (0..chi_l)
-                                .map(|l| left[a + chi_l * l] * at(site, l, t, r))
-                                .sum()
-                        } else if i < c {
-                            let f = &right[i + 1];
-                            (0..chi_r)
-                                .map(|rr| at(site, a, t, rr) * f[r + chi_r * rr])
-                                .sum()
-                        } else {
-                            at(site, a, t, r)
-                        };
+                        let k = x[a + chi_l * (t + 2 * r)];
                         for (s, pair) in rho.chunks_exact_mut(2).enumerate() {
                             pair[t] += at(site, a, s, r).conj() * k;
                         }
                     }
                 }
             }
-            out.push(rho);
+            if i > 0 {
+                let mut next = [ZERO; CAP];
+                for b in 0..chi_l {
+                    for a in 0..chi_l {
+                        next[a + chi_l * b] = (0..2 * chi_r)
+                            .map(|j| site.data[a + chi_l * j].conj() * x[b + chi_l * j])
+                            .sum();
+                    }
+                }
+                f = next;
+            }
+        }
+        // Sites c + 1, ..., n - 1, with `left` the left environment of the bond left of site i.
+        let mut left = [ZERO; CAP];
+        for i in c + 1..n {
+            let site = &self.sites[i];
+            let (chi_l, chi_r) = (site.chi_l, site.chi_r);
+            // E'[p, q] = sum conj(A[a, s, p]) E[a, l] A[l, s, q] over the previous site.
+            let prev = &self.sites[i - 1];
+            let (pl, pr) = (prev.chi_l, prev.chi_r);
+            let mut next = [ZERO; CAP];
+            for q in 0..pr {
+                for s in 0..2 {
+                    for a in 0..pl {
+                        let ea = if i - 1 == c {
+                            at(prev, a, s, q)
+                        } else {
+                            (0..pl).map(|l| left[a + pl * l] * at(prev, l, s, q)).sum()
+                        };
+                        for p in 0..pr {
+                            next[p + pr * q] += at(prev, a, s, p).conj() * ea;
+                        }
+                    }
+                }
+            }
+            left = next;
+            // rho[s, t] = sum conj(A[a, s, r]) K[a, t, r], K = E A.
+            let rho = &mut out[i];
+            for r in 0..chi_r {
+                for t in 0..2 {
+                    for a in 0..chi_l {
+                        let k: C64 = (0..chi_l)
+                            .map(|l| left[a + chi_l * l] * at(site, l, t, r))
+                            .sum();
+                        for (s, pair) in rho.chunks_exact_mut(2).enumerate() {
+                            pair[t] += at(site, a, s, r).conj() * k;
+                        }
+                    }
+                }
+            }
         }
         Some(out)
     }
