@@ -40,9 +40,26 @@ const MAX_SWEEPS: usize = 30;
 fn orthogonalise_rows(b: &mut [C64], rows: usize, len: usize, w: &mut [C64]) -> bool {
     debug_assert_eq!(b.len(), rows * len);
     debug_assert_eq!(w.len(), rows * rows);
+    // Rows sorted by decreasing norm first (de Rijk's pivoting: fewer sweeps), so W starts
+    // as the permutation: b_in row pi(j) is b row j.
     w.fill(C64::new(0.0, 0.0));
-    for i in 0..rows {
-        w[i * rows + i] = C64::new(1.0, 0.0);
+    {
+        let mut norms = [0.0f64; JACOBI_MAX_ROWS];
+        for (i, n) in norms.iter_mut().enumerate().take(rows) {
+            *n = b[i * len..(i + 1) * len].iter().map(|z| z.norm_sqr()).sum();
+        }
+        let mut pi = [0usize; JACOBI_MAX_ROWS];
+        for (j, p) in pi.iter_mut().enumerate() {
+            *p = j;
+        }
+        let pi = &mut pi[..rows];
+        pi.sort_by(|&x, &y| norms[y].total_cmp(&norms[x]));
+        let mut sorted = [C64::new(0.0, 0.0); JACOBI_MAX_ROWS * JACOBI_MAX_LEN];
+        for (j, &p) in pi.iter().enumerate() {
+            sorted[j * len..(j + 1) * len].copy_from_slice(&b[p * len..(p + 1) * len]);
+            w[j * rows + p] = C64::new(1.0, 0.0);
+        }
+        b.copy_from_slice(&sorted[..rows * len]);
     }
     let tol = f64::EPSILON * len.max(2) as f64;
     // Inner products below this are round-off of the whole matrix: rotating them away would
