@@ -397,13 +397,15 @@ fn rot(t: f64, pauli: char) -> [C64; 4] {
 }
 
 fn u3(theta: f64, phi: f64, lambda: f64) -> [C64; 4] {
+    // Three sincos, not four: e^{i(phi + lambda)} as the product of the two phases (a
+    // sincos was a fifth of a small circuit of u3 gates; the product differs by round-off).
     let (s, c) = (theta / 2.0).sin_cos();
-    [
-        C64::new(c, 0.0),
-        -C64::from_polar(s, lambda),
-        C64::from_polar(s, phi),
-        C64::from_polar(c, phi + lambda),
-    ]
+    let cis = |a: f64| {
+        let (s, c) = a.sin_cos();
+        C64::new(c, s)
+    };
+    let (p, l) = (cis(phi), cis(lambda));
+    [C64::new(c, 0.0), -l * s, p * s, p * l * c]
 }
 
 fn iswap() -> GateMatrix {
