@@ -184,6 +184,120 @@ impl MpsState {
     }
 }
 
+impl MpsState {
+    /// Runs the whole circuit as one window block when the whole chain is one small window
+    /// (at most [`MAX_SITES`] qubits; its edge bonds are 1, so the window is the
+    /// `2^n` amplitudes) and the circuit has more multi-qubit gates than the chain has
+    /// cuts: the chain contracted once, every gate applied to it in circuit order on its
+    /// qubits' axes (no routing: a window takes gates on any of its sites), and one split
+    /// back into `n` sites with the usual truncation. This is the plan's window block (see
+    /// the module docs) with the window the whole chain, without building the plan. Returns
+    /// `Ok(false)`, touching nothing, when it does not apply; an error leaves the state as
+    /// it was.
+    pub(super) fn run_as_one_block(
+        &mut self,
+        circuit: &crate::Circuit,
+        theta: &[f64],
+        x: &[f64],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<bool> {
+        let n = self.n_qubits;
+        if !self.config.window_blocks || n < 2 || !self.block_fits(0, n - 1) {
+            return Ok(false);
+        }
+        let instructions = circuit.instructions();
+        let multi = instructions.iter().filter(|i| i.qubits().len() > 1).count();
+        if multi < n {
+            return Ok(false);
+        }
+        let mut ops = |data: &mut [C64], chi_l: usize, chi_r: usize| -> Result<()> {
+            debug_assert_eq!((chi_l, chi_r), (1, 1), "a chain's edge bonds are 1");
+            for inst in instructions {
+                apply_on_qubits(data, inst.gate().action(theta, x)?, inst.qubits());
+            }
+            Ok(())
+        };
+        let centre_end = CentreEnd::Right;
+        if !self.apply_small_with(0, n, centre_end, &mut ops)? {
+            let (mut data, chi_l, chi_r) = self.window_theta(0, n);
+            ops(&mut data, chi_l, chi_r)?;
+            let sites = self.split(data, chi_l, n, chi_r, 0, centre_end)?;
+            for (j, site) in sites.into_iter().enumerate() {
+                self.sites[j] = site;
+            }
+        }
+        self.touch(0, n - 1);
+        self.centre = n - 1;
+        progress(instructions.len());
+        Ok(true)
+    }
+}
+
+/// Applies a gate's action to the amplitudes `psi` of a chain (qubit `j` is bit `j` of the
+/// index), on `qubits` in the gate's argument order (the first argument the most
+/// significant bit of the gate's matrix index).
+fn apply_on_qubits(psi: &mut [C64], action: Action, qubits: &[usize]) {
+    // Visits every index with the gate's bits clear.
+    let mask: usize = qubits.iter().map(|&q| 1usize << q).sum();
+    let bases = (0..psi.len()).filter(move |p| p & mask == 0);
+    match action {
+        Action::One(u) if qubits.len() == 1 => {
+            let b = 1 << qubits[0];
+            for p in bases {
+                let (x, y) = (psi[p], psi[p | b]);
+                psi[p] = u[0] * x + u[1] * y;
+                psi[p | b] = u[2] * x + u[3] * y;
+            }
+        }
+        Action::Controlled(u) if qubits.len() == 2 => {
+            let (c, t) = (1 << qubits[0], 1 << qubits[1]);
+            for p in bases {
+                let (i, j) = (p | c, p | c | t);
+                let (x, y) = (psi[i], psi[j]);
+                psi[i] = u[0] * x + u[1] * y;
+                psi[j] = u[2] * x + u[3] * y;
+            }
+        }
+        Action::Swap if qubits.len() == 2 => {
+            let (a, b) = (1 << qubits[0], 1 << qubits[1]);
+            for p in bases {
+                psi.swap(p | a, p | b);
+            }
+        }
+        Action::Diagonal(d) if qubits.len() == 2 => {
+            let (a, b) = (1 << qubits[0], 1 << qubits[1]);
+            for p in bases {
+                psi[p] *= d[0];
+                psi[p | b] *= d[1];
+                psi[p | a] *= d[2];
+                psi[p | a | b] *= d[3];
+            }
+        }
+        action => {
+            // Any other gate by its matrix: index bit k - 1 - j of the matrix is qubit j.
+            let m = action.into_matrix();
+            let k = qubits.len();
+            let dim = 1usize << k;
+            let mut offset = [0usize; 8];
+            for (g, o) in offset.iter_mut().enumerate().take(dim) {
+                *o = (0..k)
+                    .filter(|&j| (g >> (k - 1 - j)) & 1 == 1)
+                    .map(|j| 1usize << qubits[j])
+                    .sum();
+            }
+            let mut v = [C64::new(0.0, 0.0); 8];
+            for p in bases {
+                for (x, &o) in v.iter_mut().zip(&offset[..dim]) {
+                    *x = psi[p | o];
+                }
+                for (row, &o) in offset[..dim].iter().enumerate() {
+                    psi[p | o] = (0..dim).map(|col| m.get(row, col) * v[col]).sum();
+                }
+            }
+        }
+    }
+}
+
 /// The shape of a contracted window: entries at `l + chi_l (p + 2^w r)`, `p = sum_j s_j 2^j`
 /// over the `w` window sites.
 struct Axes {
@@ -295,6 +409,60 @@ mod tests {
         }
     }
 
+    /// Every form of gate action applied on a plain chain of amplitudes (`run_as_one_block`)
+    /// agrees with the dense backend applying the gate's full matrix, on qubits in both
+    /// orders and far apart; the diagonal form with four different entries.
+    #[test]
+    fn actions_on_qubits_match_the_dense_backend() {
+        use crate::DenseState;
+        use crate::circuit::GateMatrix;
+        let n = 4;
+        let norm = |v: Vec<C64>| {
+            let s = v.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt();
+            v.into_iter().map(|z| z / s).collect::<Vec<_>>()
+        };
+        let psi = norm(values(1 << n, 77));
+        let (a, b) = (0.7, -1.3);
+        let diag = Action::Diagonal([
+            C64::from_polar(1.0, a),
+            C64::from_polar(1.0, b),
+            C64::from_polar(1.0, a + 0.4),
+            C64::from_polar(1.0, -b),
+        ]);
+        let cases: Vec<(Action, Vec<Vec<usize>>)> = vec![
+            (
+                Gate::Ry(a.into()).action(&[], &[]).unwrap(),
+                vec![vec![0], vec![3]],
+            ),
+            (
+                Gate::Crx(b.into()).action(&[], &[]).unwrap(),
+                vec![vec![0, 3], vec![3, 1], vec![2, 1]],
+            ),
+            (Action::Swap, vec![vec![1, 3], vec![2, 0]]),
+            (diag, vec![vec![0, 2], vec![3, 1]]),
+            (
+                Gate::Rxx(a.into()).action(&[], &[]).unwrap(),
+                vec![vec![3, 0], vec![1, 2]],
+            ),
+            (
+                Gate::Ccx.action(&[], &[]).unwrap(),
+                vec![vec![0, 2, 3], vec![3, 0, 1]],
+            ),
+        ];
+        for (action, placements) in cases {
+            let m: GateMatrix = action.clone().into_matrix();
+            for qubits in placements {
+                let mut got = psi.clone();
+                apply_on_qubits(&mut got, action.clone(), &qubits);
+                let mut dense = DenseState::from_amplitudes(psi.clone()).unwrap();
+                dense.apply_matrix(&m, &qubits).unwrap();
+                for (g, w) in got.iter().zip(dense.amplitudes()) {
+                    assert!((g - w).norm() < 1e-14, "{action:?} on {qubits:?}");
+                }
+            }
+        }
+    }
+
     /// A circuit that keeps returning to a few sites: far gates (routed), three-qubit
     /// gates, one-qubit gates, on `n` qubits.
     fn tangled(n: usize, gates: usize, mut seed: u64) -> Circuit {
@@ -312,7 +480,14 @@ mod tests {
                 .unwrap();
             c.push(Gate::Rz((1.1 - 0.4 * g as f64).into()), &[b])
                 .unwrap();
-            match g % 5 {
+            match g % 7 {
+                3 => {
+                    c.push(Gate::Rzz((0.9 - 0.3 * g as f64).into()), &[a, b])
+                        .unwrap();
+                }
+                4 => {
+                    c.push(Gate::ISwap, &[b, a]).unwrap();
+                }
                 0 if n >= 3 => {
                     let t = (0..n).find(|&t| t != a && t != b).unwrap();
                     c.push(Gate::Ccx, &[a, b, t]).unwrap();
@@ -332,6 +507,8 @@ mod tests {
     }
 
     /// Exact runs with and without blocks give the same state; with blocks, fewer updates.
+    /// Up to five qubits the whole chain is one block (`run_as_one_block`); on more, blocks
+    /// are found along the plan.
     #[test]
     fn blocks_give_the_state_of_step_by_step_updates() {
         for (n, seed) in [(2, 1), (3, 2), (4, 3), (5, 4), (6, 5), (8, 6), (12, 7)] {

@@ -1094,6 +1094,11 @@ impl super::StateBackend for MpsState {
             });
         }
         circuit.check_binding(theta, x)?;
+        if self.config.update == UpdateScheme::Centre
+            && self.run_as_one_block(circuit, theta, x, progress)?
+        {
+            return self.check_norm("after running the circuit");
+        }
         routing::with_plan_buffers(|buffers| {
             buffers.plan(circuit, self.config.routing);
             match self.config.update {
