@@ -108,18 +108,7 @@ impl MpsState {
     ) -> Result<()> {
         let Block { to, lo, hi } = block;
         let w = hi - lo + 1;
-        // As `apply_window_toward`: toward the next step, else on the side the centre is.
-        let centre_end = match next {
-            Some(n) if n > lo => CentreEnd::Right,
-            Some(n) if n < lo => CentreEnd::Left,
-            _ if self.centre > hi => CentreEnd::Left,
-            _ => CentreEnd::Right,
-        };
-        if self.centre < lo {
-            self.move_centre(lo)?;
-        } else if self.centre > hi {
-            self.move_centre(hi)?;
-        }
+        let centre_end = self.enter_window(lo, hi, next)?;
         // Every step of the block on the contracted window, in order; counts the
         // instructions.
         let mut gates = 0;

@@ -471,6 +471,23 @@ impl MpsState {
         next: Option<usize>,
     ) -> Result<()> {
         let end = start + k - 1;
+        let centre_end = self.enter_window(start, end, next)?;
+        if !self.apply_small(gm, start, k, centre_end)? {
+            self.apply_window_general(gm, start, k, centre_end)?;
+        }
+        self.touch(start, end);
+        self.centre = match centre_end {
+            CentreEnd::Left => start,
+            CentreEnd::Right => end,
+        };
+        Ok(())
+    }
+
+    /// Moves the centre into the window of sites `start..=end` (to its nearer end) and
+    /// returns the end the centre should be left at after an update of the window: toward
+    /// `next` (the first site of the plan's next multi-site step), else on the side the
+    /// centre came from.
+    fn enter_window(&mut self, start: usize, end: usize, next: Option<usize>) -> Result<CentreEnd> {
         let centre_end = match next {
             Some(n) if n > start => CentreEnd::Right,
             Some(n) if n < start => CentreEnd::Left,
@@ -482,15 +499,7 @@ impl MpsState {
         } else if self.centre > end {
             self.move_centre(end)?;
         }
-        if !self.apply_small(gm, start, k, centre_end)? {
-            self.apply_window_general(gm, start, k, centre_end)?;
-        }
-        self.touch(start, end);
-        self.centre = match centre_end {
-            CentreEnd::Left => start,
-            CentreEnd::Right => end,
-        };
-        Ok(())
+        Ok(centre_end)
     }
 
     /// The update of [`apply_window`](Self::apply_window) (centre already in the window) by
