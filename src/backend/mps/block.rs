@@ -289,16 +289,16 @@ fn apply_on_qubits(psi: &mut [C64], action: Action, qubits: &[usize]) {
 
 /// The shape of a contracted window: entries at `l + chi_l (p + 2^w r)`, `p = sum_j s_j 2^j`
 /// over the `w` window sites.
-struct Axes {
-    w: usize,
-    chi_l: usize,
-    chi_r: usize,
+pub(super) struct Axes {
+    pub w: usize,
+    pub chi_l: usize,
+    pub chi_r: usize,
 }
 
 impl Axes {
     /// Applies the row-major `2^k x 2^k` matrix `gm` (window memory order: its index bit `j`
     /// is axis `at + j`) to axes `at .. at + k` of `data`.
-    fn apply(&self, data: &mut [C64], gm: &[C64], k: usize, at: usize) {
+    pub fn apply(&self, data: &mut [C64], gm: &[C64], k: usize, at: usize) {
         // Entry l + chi_l (low + 2^at q + 2^(at+k) high + 2^w r): for each (high, r) the
         // entries of each q form a run of `stride` (all l and low), the runs `stride` apart.
         let stride = self.chi_l << at;

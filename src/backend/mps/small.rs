@@ -13,6 +13,7 @@ use std::cell::RefCell;
 
 use num_complex::Complex64 as C64;
 
+use super::block::Axes;
 use super::{CentreEnd, MpsState};
 use crate::error::Result;
 use crate::linalg::{self, SMALL_SPLIT_CAP, SmallSplit, SvdBackend};
@@ -119,37 +120,6 @@ fn contract(src: &[C64], rows: usize, site: &super::Site, dst: &mut [C64]) -> bo
     true
 }
 
-/// Applies the row-major `2^k x 2^k` window matrix `gm` to `theta` (entries
-/// `l + chi_l (p + 2^k r)`), mixing the `2^k` entries of each `(l, r)` over `p`.
-fn apply_gate(theta: &mut [C64], gm: &[C64], dim: usize, chi_l: usize, chi_r: usize) {
-    for r in 0..chi_r {
-        for l in 0..chi_l {
-            let base = l + dim * chi_l * r;
-            if dim == 4 {
-                let v = [
-                    theta[base],
-                    theta[base + chi_l],
-                    theta[base + 2 * chi_l],
-                    theta[base + 3 * chi_l],
-                ];
-                for (pp, row) in gm.chunks_exact(4).enumerate() {
-                    theta[base + pp * chi_l] =
-                        row[0] * v[0] + row[1] * v[1] + row[2] * v[2] + row[3] * v[3];
-                }
-                continue;
-            }
-            let mut v = [ZERO; 8];
-            for (p, x) in v.iter_mut().enumerate().take(dim) {
-                *x = theta[base + p * chi_l];
-            }
-            for (pp, row) in gm.chunks_exact(dim).enumerate() {
-                theta[base + pp * chi_l] =
-                    row.iter().zip(&v[..dim]).map(|(g, x)| g * x).sum::<C64>();
-            }
-        }
-    }
-}
-
 /// What a small update does to the contracted window (entries `l + chi_l (p + 2^k r)`),
 /// given `chi_l` and `chi_r`.
 pub(super) type WindowOp<'a> = dyn FnMut(&mut [C64], usize, usize) -> Result<()> + 'a;
@@ -172,9 +142,8 @@ impl MpsState {
         if !(2..=3).contains(&k) {
             return Ok(false);
         }
-        let dim = 1usize << k;
         self.apply_small_with(start, k, centre_end, &mut |win, chi_l, chi_r| {
-            apply_gate(win, gm, dim, chi_l, chi_r);
+            Axes { w: k, chi_l, chi_r }.apply(win, gm, k, 0);
             Ok(())
         })
     }
