@@ -229,7 +229,7 @@ impl DenseState {
 }
 
 /// Applies `m` to `qubits` of `amps` (first qubit most significant in the matrix).
-fn apply_kernel(
+pub(crate) fn apply_kernel(
     amps: &mut [C64],
     n_qubits: usize,
     m: &GateMatrix,

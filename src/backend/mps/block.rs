@@ -263,26 +263,9 @@ fn apply_on_qubits(psi: &mut [C64], action: Action, qubits: &[usize]) {
             }
         }
         action => {
-            // Any other gate by its matrix: index bit k - 1 - j of the matrix is qubit j.
-            let m = action.into_matrix();
-            let k = qubits.len();
-            let dim = 1usize << k;
-            let mut offset = [0usize; 8];
-            for (g, o) in offset.iter_mut().enumerate().take(dim) {
-                *o = (0..k)
-                    .filter(|&j| (g >> (k - 1 - j)) & 1 == 1)
-                    .map(|j| 1usize << qubits[j])
-                    .sum();
-            }
-            let mut v = [C64::new(0.0, 0.0); 8];
-            for p in bases {
-                for (x, &o) in v.iter_mut().zip(&offset[..dim]) {
-                    *x = psi[p | o];
-                }
-                for (row, &o) in offset[..dim].iter().enumerate() {
-                    psi[p | o] = (0..dim).map(|col| m.get(row, col) * v[col]).sum();
-                }
-            }
+            // Any other gate by its matrix, as the dense backend applies it.
+            let n = psi.len().trailing_zeros() as usize;
+            crate::backend::dense::apply_kernel(psi, n, &action.into_matrix(), qubits, false);
         }
     }
 }

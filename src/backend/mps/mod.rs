@@ -999,13 +999,17 @@ impl MpsState {
         }
         let mut i = 0;
         while i < plan.steps.len() {
-            if self.config.window_blocks
-                && let Some(block) = self.find_block(plan, i)
-            {
-                let next = next_at[block.to - 1];
-                let outcome = self.apply_block(
+            let block = self
+                .config
+                .window_blocks
+                .then(|| self.find_block(plan, i))
+                .flatten();
+            let outcome = if let Some(block) = block {
+                let (from, next) = (i, next_at[block.to - 1]);
+                i = block.to;
+                self.apply_block(
                     plan,
-                    i,
+                    from,
                     block,
                     instructions,
                     theta,
@@ -1013,51 +1017,44 @@ impl MpsState {
                     next,
                     layout,
                     progress,
-                );
-                if let Err(e) = outcome {
-                    for b in layout.sort_home() {
-                        let _ = self.swap_sites(b);
-                    }
-                    return Err(e);
-                }
-                i = block.to;
-                continue;
-            }
-            let (step, next) = (&plan.steps[i], next_at[i]);
-            i += 1;
-            let outcome = match step {
-                Step::Swap(b) => self
-                    .apply_window_toward(&SWAP_MATRIX, *b, 2, next)
-                    .map(|()| layout.swap(*b)),
-                Step::Gate {
-                    inst,
-                    start,
-                    arg_at,
-                } => instructions[*inst]
-                    .gate()
-                    .action(theta, x)
-                    .and_then(|action| match action {
-                        Action::One(u) if arg_at.len() == 1 => {
-                            self.apply_one(&u, *start);
-                            Ok(())
-                        }
-                        action => {
-                            let m = action.into_matrix();
-                            let gm = window_matrix(&m, arg_at);
-                            self.apply_window_toward(&gm, *start, arg_at.len(), next)
-                        }
-                    })
-                    .map(|()| progress(1)),
-                Step::Fused { start, parts } => {
-                    let parts = plan.parts(*parts);
-                    fused_matrix(parts, instructions, theta, x)
-                        .and_then(|gm| self.apply_window_toward(&gm, *start, 2, next))
-                        .map(|()| {
-                            for _ in parts.iter().filter(|p| !p.is_instruction()) {
-                                layout.swap(*start);
+                )
+            } else {
+                let (step, next) = (&plan.steps[i], next_at[i]);
+                i += 1;
+                match step {
+                    Step::Swap(b) => self
+                        .apply_window_toward(&SWAP_MATRIX, *b, 2, next)
+                        .map(|()| layout.swap(*b)),
+                    Step::Gate {
+                        inst,
+                        start,
+                        arg_at,
+                    } => instructions[*inst]
+                        .gate()
+                        .action(theta, x)
+                        .and_then(|action| match action {
+                            Action::One(u) if arg_at.len() == 1 => {
+                                self.apply_one(&u, *start);
+                                Ok(())
                             }
-                            progress(parts.iter().filter(|p| p.is_instruction()).count());
+                            action => {
+                                let m = action.into_matrix();
+                                let gm = window_matrix(&m, arg_at);
+                                self.apply_window_toward(&gm, *start, arg_at.len(), next)
+                            }
                         })
+                        .map(|()| progress(1)),
+                    Step::Fused { start, parts } => {
+                        let parts = plan.parts(*parts);
+                        fused_matrix(parts, instructions, theta, x)
+                            .and_then(|gm| self.apply_window_toward(&gm, *start, 2, next))
+                            .map(|()| {
+                                for _ in parts.iter().filter(|p| !p.is_instruction()) {
+                                    layout.swap(*start);
+                                }
+                                progress(parts.iter().filter(|p| p.is_instruction()).count());
+                            })
+                    }
                 }
             };
             if let Err(e) = outcome {
