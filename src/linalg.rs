@@ -507,8 +507,9 @@ pub enum SplitMethod {
     /// singular *directions* of values below about `1e-8 |A|` are resolved only to a weight
     /// of about `1e-16 |A|^2` each, so at cutoffs near `1e-16` a cut may keep a few more
     /// tiny directions than the SVD would. The factors are orthonormal to machine precision.
-    /// Used when the matrix has no more rows than columns (every cut of a balanced chain);
-    /// otherwise, or if the eigensolver fails its checks, the SVD is used.
+    /// A matrix with more rows than columns is first reduced to its square triangular
+    /// factor by a thin QR (the Gram matrix is then `n x n`, not `m x m`). If the
+    /// eigensolver fails its checks, the SVD is used.
     #[default]
     Gram,
     /// The checked SVD with its fallback ladder: every singular value to relative precision.
@@ -552,8 +553,9 @@ pub(crate) fn split_left(
     })
 }
 
-/// The Gram-matrix split, or `None` when it does not apply (more rows than columns) or its
-/// checks fail (non-finite output, or eigenvalues that do not add up to `|A|_F^2`).
+/// The Gram-matrix split, or `None` when its checks fail (non-finite output, or eigenvalues
+/// that do not add up to `|A|_F^2`). A tall `a` is first reduced to its triangular factor
+/// ([`tall_gram_split`]).
 ///
 /// The singular values are taken as the norms of the rows of `U^H A`, not as square roots of
 /// the eigenvalues: eigenvalues carry an absolute error of about `m eps |A|^2`, so a square
@@ -564,7 +566,7 @@ pub(crate) fn split_left(
 fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit> {
     let (m, n) = a.shape();
     if m > n {
-        return None;
+        return tall_gram_split(a, parallelism);
     }
     let p = par_for(parallelism, n);
     let norm2 = a.squared_norm_l2();
@@ -609,6 +611,34 @@ fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit>
     let u = Mat::<C64>::from_fn(m, m, |i, t| vecs[(i, order[t])]);
     let rest = Mat::<C64>::from_fn(m, n, |t, j| full[(order[t], j)]);
     Some(LeftSplit { u, s, rest })
+}
+
+/// [`gram_split`] of a tall `a` (`m > n`, the cuts near the right end of a chain, or a
+/// window's left end after the adjoint): `A = Q R` by a thin QR, `R = U_R (rest)` by the Gram
+/// split of the `n x n` factor, so `A = (Q U_R) rest`. `U_R^H R = U_R^H Q^H A`, so the
+/// remainder, its row norms (the singular values) and what truncation discards are those of
+/// `A`, and `Q U_R` is orthonormal to the precision of the two factors. The Gram matrix of
+/// `A` itself would be `m x m` of rank `n`; before this reduction such cuts took the SVD.
+fn tall_gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit> {
+    let (q, r) = thin_qr(a, parallelism);
+    let f = gram_split(r.as_ref(), parallelism)?;
+    let mut u = Mat::<C64>::zeros(a.nrows(), f.u.ncols());
+    matmul(
+        u.as_mut(),
+        Accum::Replace,
+        q.as_ref(),
+        f.u.as_ref(),
+        C64::new(1.0, 0.0),
+        par_for(parallelism, a.nrows()),
+    );
+    if !all_finite(u.as_ref()) {
+        return None;
+    }
+    Some(LeftSplit {
+        u,
+        s: f.s,
+        rest: f.rest,
+    })
 }
 
 /// Eigenvectors (columns, eigenvalues non-decreasing) of the self-adjoint `g` of which only
@@ -953,6 +983,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn tall_cuts_take_the_reduced_gram_split() {
+        // Tall cuts were sent to the SVD; they now go through QR then the Gram split of the
+        // triangular factor. Checked on the function itself (a `None` here would fall back
+        // to the SVD and hide a failure), against the SVD's singular values, on shapes from
+        // the small Householder QR (both sides <= 32) to faer's blocked one, full and low rank.
+        for &(m, n, r, spread) in &[
+            (2, 1, 1, 0.0),
+            (12, 5, 5, 0.0),
+            (32, 16, 16, 8.0),
+            (40, 8, 3, 0.0),
+            (128, 64, 64, 12.0),
+            (200, 37, 20, 4.0),
+        ] {
+            let a = test_support::random_matrix(m, n, r, spread, (m * 7 + n) as u64);
+            let f = gram_split(a.as_ref(), Parallelism::Sequential)
+                .unwrap_or_else(|| panic!("{m}x{n}: the reduced Gram split declined"));
+            check_split(&a, &f, "tall gram");
+            let svd = checked_svd(a.as_ref(), Parallelism::Sequential, SvdBackend::Faer).unwrap();
+            for (x, y) in f.s.iter().zip(&svd.s) {
+                assert!(
+                    (x * x - y * y).abs() < 1e-12 * svd.s[0] * svd.s[0],
+                    "{m}x{n}: {x} vs {y}"
+                );
+            }
+        }
+        // Non-finite and zero input decline (the caller's SVD then reports or handles it).
+        let mut bad = test_support::random_matrix(20, 4, 4, 0.0, 3);
+        bad[(7, 1)] = C64::new(f64::NAN, 0.0);
+        assert!(gram_split(bad.as_ref(), Parallelism::Sequential).is_none());
+        let zero = Mat::<C64>::zeros(20, 4);
+        assert!(gram_split(zero.as_ref(), Parallelism::Sequential).is_none());
     }
 
     #[test]
