@@ -75,10 +75,16 @@ pub(crate) fn qr_in_place(w: &mut [C64], m: usize, n: usize, q: &mut [C64]) {
             continue;
         }
         let norm = (x0.norm_sqr() + tail).sqrt();
-        let phase = if x0 == ZERO {
+        // The phase of x0 from x0 scaled to its largest component first: `norm_sqr()`
+        // underflows to 0 for |x0| below about 1e-154 (dividing by its square root gave a
+        // NaN phase for a tiny leading entry), and even `norm()` loses the digits of a
+        // subnormal, so its quotient was not of modulus 1.
+        let big = x0.re.abs().max(x0.im.abs());
+        let phase = if big == 0.0 {
             C64::new(1.0, 0.0)
         } else {
-            x0 / x0.norm_sqr().sqrt()
+            let y = x0 / big;
+            y / y.norm()
         };
         let alpha = -phase * norm;
         v0[j] = x0 - alpha;
@@ -130,7 +136,8 @@ mod tests {
                 let z: C64 = (0..k).map(|t| q[(i, t)] * r[(t, j)]).sum();
                 assert!(
                     (z - a[(i, j)]).norm() < 1e-14 * scale,
-                    "{m}x{n} at ({i},{j})"
+                    "{m}x{n} at ({i},{j}): {z} vs {}",
+                    a[(i, j)]
                 );
             }
         }
@@ -178,5 +185,32 @@ mod tests {
             a[(i, 1)] = ZERO;
         }
         check(&a);
+    }
+
+    #[test]
+    fn a_tiny_leading_entry_gives_a_finite_reflector() {
+        // |x0|^2 underflows to 0 below about 1e-154: the phase x0 / |x0| was computed from
+        // it and came out NaN, and a centre move over such a site filled the state with NaN
+        // (found when larger window blocks left a residue of that size at a column's top).
+        for tiny in [1e-160, 1e-200, 5e-324] {
+            let mut a = random(6, 3, 3, 11);
+            a[(0, 0)] = C64::new(tiny, -tiny);
+            let (q, r) = thin_qr(a.as_ref());
+            assert!(
+                q.as_ref().is_all_finite() && r.as_ref().is_all_finite(),
+                "{tiny}: non-finite factors"
+            );
+            check(&a);
+            // The same in a later column, after the first reflection.
+            let mut b = random(6, 3, 3, 12);
+            for i in 0..6 {
+                b[(i, 1)] = if i == 1 {
+                    C64::new(0.0, tiny)
+                } else {
+                    b[(i, 1)] * 1e-3
+                };
+            }
+            check(&b);
+        }
     }
 }
