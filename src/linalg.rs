@@ -619,6 +619,8 @@ fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit>
 /// remainder, its row norms (the singular values) and what truncation discards are those of
 /// `A`, and `Q U_R` is orthonormal to the precision of the two factors. The Gram matrix of
 /// `A` itself would be `m x m` of rank `n`; before this reduction such cuts took the SVD.
+/// `Q U_R` needs no finiteness check of its own: both factors are orthonormal, and
+/// [`gram_split`] has checked `U_R` (a non-finite `A` makes `R`, so that split, decline).
 fn tall_gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit> {
     let (q, r) = thin_qr(a, parallelism);
     let f = gram_split(r.as_ref(), parallelism)?;
@@ -631,9 +633,6 @@ fn tall_gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftS
         C64::new(1.0, 0.0),
         par_for(parallelism, a.nrows()),
     );
-    if !all_finite(u.as_ref()) {
-        return None;
-    }
     Some(LeftSplit {
         u,
         s: f.s,
