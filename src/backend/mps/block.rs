@@ -16,12 +16,22 @@
 //! truncation it gives the state the step-by-step updates give, to round-off. With
 //! truncation it truncates less often (once per cut at the block's end, not after every
 //! update), under the same maximum bond and cutoff; the truncation log records one update
-//! with a cut per bond of the window. [`MpsConfig::with_window_blocks`](super::MpsConfig::with_window_blocks)
+//! with a cut per bond of the window.
+//!
+//! The largest window is the whole chain. On a chain of at most five qubits a circuit with
+//! more multi-qubit gates than cuts runs as one block from the start
+//! ([`MpsState::run_as_one_block`]). On a chain of six to [`DENSE_MAX_QUBITS`] qubits the run
+//! goes over to the chain's amplitudes once the chain is entangled (its sites hold about
+//! as many numbers as its amplitudes) and enough two-qubit gates are left
+//! ([`MpsState::dense_tail_pays`]): the rest of the plan runs there with gate fusion (see
+//! `amplitudes`), routing swaps become relabellings of the amplitudes' index bits, and the
+//! amplitudes are split back into sites once, at the end. [`MpsConfig::with_window_blocks`](super::MpsConfig::with_window_blocks)
 //! turns it off.
 
 use num_complex::Complex64 as C64;
 
-use super::routing::{Layout, Plan, Step};
+use super::amplitudes::Fuser;
+use super::routing::{Layout, Part, Plan, Step};
 use super::small::MAX_SITES;
 use super::{CentreEnd, MpsState, fused_matrix, window_matrix};
 use crate::circuit::Action;
@@ -173,6 +183,129 @@ impl MpsState {
     }
 }
 
+/// Chains of at most this many qubits may finish a run as their amplitudes (see
+/// [`MpsState::dense_tail_pays`]): `2^12` amplitudes are 64 KiB, and a gate on them costs
+/// about what one factorization of a `64 x 64` cut costs.
+pub(super) const DENSE_MAX_QUBITS: usize = 12;
+
+/// A chain goes over to its amplitudes once its sites hold at least
+/// `2^n / DENSE_HELD_RATIO` numbers: from then on its two-site updates cost more than a
+/// gate on every amplitude. A chain of product states (a reversible classical circuit on
+/// a basis state, bonds of 1) stays on its sites. Measured on the QASMBench circuits of 6
+/// to 10 qubits: 4 left `dnn_n8` on its sites until late, 64 moved chains whose bonds were
+/// still small and their updates cheap.
+const DENSE_HELD_RATIO: usize = 16;
+
+/// ... and only with at least this many two-qubit gates per qubit left: going over costs
+/// the `n - 1` factorizations of the split back, at the largest cuts.
+const DENSE_GATES_PER_QUBIT: usize = 2;
+
+impl MpsState {
+    /// Whether the rest of a plan, with `remaining` two-qubit gates, is better run on the
+    /// chain's amplitudes than on its sites: on a chain of more than [`MAX_SITES`] qubits
+    /// (up to that the whole chain is one window block) and at most [`DENSE_MAX_QUBITS`],
+    /// entangled enough (its sites hold at least `2^n /` [`DENSE_HELD_RATIO`] numbers), with
+    /// at least [`DENSE_GATES_PER_QUBIT`] two-qubit gates per qubit left.
+    pub(super) fn dense_tail_pays(&self, remaining: usize) -> bool {
+        let n = self.n_qubits;
+        if !self.config.window_blocks
+            || !(MAX_SITES + 1..=DENSE_MAX_QUBITS).contains(&n)
+            || remaining < DENSE_GATES_PER_QUBIT * n
+        {
+            return false;
+        }
+        let held: usize = self.sites.iter().map(|s| s.data.len()).sum();
+        held * DENSE_HELD_RATIO >= 1 << n
+    }
+
+    /// Runs steps `from..` of `plan` on the chain's amplitudes: the chain contracted once,
+    /// every step applied with gate fusion (see `amplitudes`), and one split back into sites
+    /// with the usual truncation, the centre left at the right end. This is a window block
+    /// whose window is the whole chain, taken when the chain is short and entangled (see
+    /// [`dense_tail_pays`](Self::dense_tail_pays)). Routing swaps are recorded in `layout`,
+    /// and `progress` told of the instructions, only once the rest has been applied; an
+    /// error leaves the state as it was.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_dense_tail(
+        &mut self,
+        plan: &Plan,
+        from: usize,
+        instructions: &[crate::Instruction],
+        theta: &[f64],
+        x: &[f64],
+        layout: &mut Layout,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        let n = self.n_qubits;
+        let (mut data, chi_l, chi_r) = self.window_theta(0, n);
+        debug_assert_eq!((chi_l, chi_r), (1, 1), "a chain's edge bonds are 1");
+        let mut gates = 0;
+        {
+            let mut fuser = Fuser::new(&mut data);
+            // The sites of a gate's arguments, in argument order.
+            let on = |start: usize, arg_at: &[usize]| {
+                let mut sites = [0usize; 3];
+                for (j, &a) in arg_at.iter().enumerate() {
+                    sites[a] = start + j;
+                }
+                (sites, arg_at.len())
+            };
+            for step in &plan.steps[from..] {
+                match step {
+                    Step::Swap(b) => fuser.exchange(*b, b + 1),
+                    Step::Gate {
+                        inst,
+                        start,
+                        arg_at,
+                    } => {
+                        gates += 1;
+                        let (sites, k) = on(*start, arg_at);
+                        fuser.push(instructions[*inst].gate().action(theta, x)?, &sites[..k]);
+                    }
+                    Step::Fused { start, parts } => {
+                        for part in plan.parts(*parts) {
+                            match part {
+                                Part::Swap => fuser.exchange(*start, start + 1),
+                                Part::One { inst, offset } => {
+                                    gates += 1;
+                                    let action = instructions[*inst].gate().action(theta, x)?;
+                                    fuser.push(action, &[start + offset]);
+                                }
+                                Part::Two { inst, arg_at } => {
+                                    gates += 1;
+                                    let (sites, k) = on(*start, arg_at);
+                                    let action = instructions[*inst].gate().action(theta, x)?;
+                                    fuser.push(action, &sites[..k]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            fuser.finish();
+        }
+        let sites = self.split(data, 1, n, 1, 0, CentreEnd::Right)?;
+        for (j, site) in sites.into_iter().enumerate() {
+            self.sites[j] = site;
+        }
+        self.touch(0, n - 1);
+        self.centre = n - 1;
+        for step in &plan.steps[from..] {
+            match step {
+                Step::Swap(b) => layout.swap(*b),
+                Step::Fused { start, parts } => {
+                    for _ in plan.parts(*parts).iter().filter(|p| !p.is_instruction()) {
+                        layout.swap(*start);
+                    }
+                }
+                Step::Gate { .. } => {}
+            }
+        }
+        progress(gates);
+        Ok(())
+    }
+}
+
 impl MpsState {
     /// Runs the whole circuit as one window block when the whole chain is one small window
     /// (at most [`MAX_SITES`] qubits; its edge bonds are 1, so the window is the
@@ -201,9 +334,11 @@ impl MpsState {
         }
         let mut ops = |data: &mut [C64], chi_l: usize, chi_r: usize| -> Result<()> {
             debug_assert_eq!((chi_l, chi_r), (1, 1), "a chain's edge bonds are 1");
+            let mut fuser = Fuser::new(data);
             for inst in instructions {
-                apply_on_qubits(data, inst.gate().action(theta, x)?, inst.qubits());
+                fuser.push(inst.gate().action(theta, x)?, inst.qubits());
             }
+            fuser.finish();
             Ok(())
         };
         let centre_end = CentreEnd::Right;
@@ -219,54 +354,6 @@ impl MpsState {
         self.centre = n - 1;
         progress(instructions.len());
         Ok(true)
-    }
-}
-
-/// Applies a gate's action to the amplitudes `psi` of a chain (qubit `j` is bit `j` of the
-/// index), on `qubits` in the gate's argument order (the first argument the most
-/// significant bit of the gate's matrix index).
-fn apply_on_qubits(psi: &mut [C64], action: Action, qubits: &[usize]) {
-    // Visits every index with the gate's bits clear.
-    let mask: usize = qubits.iter().map(|&q| 1usize << q).sum();
-    let bases = (0..psi.len()).filter(move |p| p & mask == 0);
-    match action {
-        Action::One(u) if qubits.len() == 1 => {
-            let b = 1 << qubits[0];
-            for p in bases {
-                let (x, y) = (psi[p], psi[p | b]);
-                psi[p] = u[0] * x + u[1] * y;
-                psi[p | b] = u[2] * x + u[3] * y;
-            }
-        }
-        Action::Controlled(u) if qubits.len() == 2 => {
-            let (c, t) = (1 << qubits[0], 1 << qubits[1]);
-            for p in bases {
-                let (i, j) = (p | c, p | c | t);
-                let (x, y) = (psi[i], psi[j]);
-                psi[i] = u[0] * x + u[1] * y;
-                psi[j] = u[2] * x + u[3] * y;
-            }
-        }
-        Action::Swap if qubits.len() == 2 => {
-            let (a, b) = (1 << qubits[0], 1 << qubits[1]);
-            for p in bases {
-                psi.swap(p | a, p | b);
-            }
-        }
-        Action::Diagonal(d) if qubits.len() == 2 => {
-            let (a, b) = (1 << qubits[0], 1 << qubits[1]);
-            for p in bases {
-                psi[p] *= d[0];
-                psi[p | b] *= d[1];
-                psi[p | a] *= d[2];
-                psi[p | a | b] *= d[3];
-            }
-        }
-        action => {
-            // Any other gate by its matrix, as the dense backend applies it.
-            let n = psi.len().trailing_zeros() as usize;
-            crate::backend::dense::apply_kernel(psi, n, &action.into_matrix(), qubits, false);
-        }
     }
 }
 
@@ -381,60 +468,6 @@ mod tests {
         }
     }
 
-    /// Every form of gate action applied on a plain chain of amplitudes (`run_as_one_block`)
-    /// agrees with the dense backend applying the gate's full matrix, on qubits in both
-    /// orders and far apart; the diagonal form with four different entries.
-    #[test]
-    fn actions_on_qubits_match_the_dense_backend() {
-        use crate::DenseState;
-        use crate::circuit::GateMatrix;
-        let n = 4;
-        let norm = |v: Vec<C64>| {
-            let s = v.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt();
-            v.into_iter().map(|z| z / s).collect::<Vec<_>>()
-        };
-        let psi = norm(values(1 << n, 77));
-        let (a, b) = (0.7, -1.3);
-        let diag = Action::Diagonal([
-            C64::from_polar(1.0, a),
-            C64::from_polar(1.0, b),
-            C64::from_polar(1.0, a + 0.4),
-            C64::from_polar(1.0, -b),
-        ]);
-        let cases: Vec<(Action, Vec<Vec<usize>>)> = vec![
-            (
-                Gate::Ry(a.into()).action(&[], &[]).unwrap(),
-                vec![vec![0], vec![3]],
-            ),
-            (
-                Gate::Crx(b.into()).action(&[], &[]).unwrap(),
-                vec![vec![0, 3], vec![3, 1], vec![2, 1]],
-            ),
-            (Action::Swap, vec![vec![1, 3], vec![2, 0]]),
-            (diag, vec![vec![0, 2], vec![3, 1]]),
-            (
-                Gate::Rxx(a.into()).action(&[], &[]).unwrap(),
-                vec![vec![3, 0], vec![1, 2]],
-            ),
-            (
-                Gate::Ccx.action(&[], &[]).unwrap(),
-                vec![vec![0, 2, 3], vec![3, 0, 1]],
-            ),
-        ];
-        for (action, placements) in cases {
-            let m: GateMatrix = action.clone().into_matrix();
-            for qubits in placements {
-                let mut got = psi.clone();
-                apply_on_qubits(&mut got, action.clone(), &qubits);
-                let mut dense = DenseState::from_amplitudes(psi.clone()).unwrap();
-                dense.apply_matrix(&m, &qubits).unwrap();
-                for (g, w) in got.iter().zip(dense.amplitudes()) {
-                    assert!((g - w).norm() < 1e-14, "{action:?} on {qubits:?}");
-                }
-            }
-        }
-    }
-
     /// A circuit that keeps returning to a few sites: far gates (routed), three-qubit
     /// gates, one-qubit gates, on `n` qubits.
     fn tangled(n: usize, gates: usize, mut seed: u64) -> Circuit {
@@ -542,5 +575,111 @@ mod tests {
                 overlap.norm_sqr()
             );
         }
+    }
+
+    /// A circuit on `n` qubits that entangles the chain early (a brick of CX on random
+    /// rotations) and then keeps going with far gates, three-qubit gates and swaps.
+    fn entangling(n: usize, layers: usize, seed: u64) -> Circuit {
+        let mut c = Circuit::new(n).unwrap();
+        for l in 0..layers {
+            for q in 0..n {
+                c.push(Gate::Ry((0.3 + 0.17 * (q + l) as f64).into()), &[q])
+                    .unwrap();
+            }
+            for q in (l % 2..n - 1).step_by(2) {
+                c.push(Gate::Cx, &[q, q + 1]).unwrap();
+            }
+        }
+        let tail = tangled(n, 4 * n, seed);
+        for inst in tail.instructions() {
+            c.push(inst.gate().clone(), inst.qubits()).unwrap();
+        }
+        c
+    }
+
+    /// On six to twelve qubits an entangled chain finishes its run on the amplitudes: the
+    /// state is the step-by-step state to round-off, in canonical form with the centre at
+    /// the right end, qubit `i` on site `i`, with fewer factorizations; and a product-state
+    /// circuit stays on the sites.
+    #[test]
+    fn an_entangled_short_chain_finishes_on_its_amplitudes() {
+        for (n, seed) in [(6, 1), (7, 2), (9, 3), (12, 4)] {
+            let c = entangling(n, 4, seed);
+            let exact = MpsConfig::default().with_truncation(Truncation::exact());
+            let mut apart = MpsState::new(n, exact.with_window_blocks(false)).unwrap();
+            apart.run(&c, &[], &[]).unwrap();
+            let mut tail = MpsState::new(n, exact).unwrap();
+            tail.run(&c, &[], &[]).unwrap();
+            let (a, b) = (apart.to_dense().unwrap(), tail.to_dense().unwrap());
+            let d = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).norm())
+                .fold(0.0, f64::max);
+            assert!(d < 1e-12, "n {n}: {d:e}");
+            assert!(tail.canonical_deviation() < 1e-12, "n {n}");
+            assert_eq!(tail.centre, n - 1, "n {n}");
+            assert!(
+                4 * tail.two_site_updates() < apart.two_site_updates(),
+                "n {n}: {} vs {} updates",
+                tail.two_site_updates(),
+                apart.two_site_updates()
+            );
+        }
+        // X and CX on basis states: every bond stays 1, so the chain stays on its sites
+        // (one update per gate, as without blocks).
+        let n = 8;
+        let mut c = Circuit::new(n).unwrap();
+        for q in 0..n {
+            if q % 3 == 0 {
+                c.push(Gate::X, &[q]).unwrap();
+            }
+        }
+        for r in 0..4 {
+            for q in 0..n - 1 {
+                c.push(Gate::Cx, &[(q + r) % n, (q + r + 1) % n]).unwrap();
+            }
+        }
+        let mut psi = MpsState::new(n, MpsConfig::default()).unwrap();
+        psi.run(&c, &[], &[]).unwrap();
+        assert_eq!(psi.max_bond_dimension(), 1);
+        let mut apart = MpsState::new(n, MpsConfig::default().with_window_blocks(false)).unwrap();
+        apart.run(&c, &[], &[]).unwrap();
+        let (a, b) = (apart.to_dense().unwrap(), psi.to_dense().unwrap());
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).norm() < 1e-12));
+    }
+
+    /// A truncating run that goes over to the amplitudes truncates once, at the split back:
+    /// within the maximum bond, normalised, canonical, closer to the exact state than the
+    /// step-by-step run under the same settings, and its truncation is on record.
+    #[test]
+    fn a_dense_tail_truncates_once_within_the_settings() {
+        let n = 10;
+        let c = entangling(n, 6, 8);
+        let mut exact = MpsState::new(n, MpsConfig::default()).unwrap();
+        exact.run(&c, &[], &[]).unwrap();
+        let exact = exact.to_dense().unwrap();
+        let config = MpsConfig::default().with_truncation(Truncation::default().with_max_bond(4));
+        let mut fidelity = [0.0; 2];
+        for (k, blocks) in [false, true].into_iter().enumerate() {
+            let mut psi = MpsState::new(n, config.with_window_blocks(blocks)).unwrap();
+            psi.run(&c, &[], &[]).unwrap();
+            assert!(psi.max_bond_dimension() <= 4);
+            assert!((psi.norm() - 1.0).abs() < 1e-10);
+            assert!(psi.canonical_deviation() < 1e-10);
+            assert!(psi.truncation_report().truncating_cuts > 0);
+            let overlap: C64 = exact
+                .iter()
+                .zip(psi.to_dense().unwrap())
+                .map(|(a, b)| a.conj() * b)
+                .sum();
+            fidelity[k] = overlap.norm_sqr();
+        }
+        assert!(
+            fidelity[1] >= fidelity[0] - 1e-12,
+            "step by step {} vs tail {}",
+            fidelity[0],
+            fidelity[1]
+        );
     }
 }

@@ -33,6 +33,7 @@
 //! matrix `l x (s, r)` without copies.
 
 mod adjoint;
+mod amplitudes;
 mod block;
 mod readout;
 mod routing;
@@ -142,8 +143,11 @@ impl MpsConfig {
     /// stays within a few sites of small bonds as one block: the window contracted once,
     /// every step applied to it, and one split back (a factorization per cut of the window
     /// instead of one per update). The same state to round-off where nothing is
-    /// truncated; where something is, a block truncates less often. On by default; off,
-    /// every update is factored on its own (as Qiskit Aer and prism-q do).
+    /// truncated; where something is, a block truncates less often. The largest such block
+    /// is the whole chain: a chain of at most 12 qubits that has become entangled finishes
+    /// the run on its `2^n` amplitudes (gates fused, as a state-vector simulator runs them)
+    /// and is split back into sites once, at the end. On by default; off, every update is
+    /// factored on its own (as Qiskit Aer and prism-q do).
     pub fn with_window_blocks(mut self, on: bool) -> Self {
         self.window_blocks = on;
         self
@@ -997,8 +1001,38 @@ impl MpsState {
                 Step::Gate { .. } => ahead,
             };
         }
+        // Two-qubit gates from step i on, for the switch to the chain's amplitudes (only
+        // counted on chains that may take it).
+        let mut multi_from = Vec::new();
+        if (small::MAX_SITES + 1..=block::DENSE_MAX_QUBITS).contains(&self.n_qubits)
+            && self.config.window_blocks
+        {
+            multi_from.resize(plan.steps.len() + 1, 0usize);
+            for (i, step) in plan.steps.iter().enumerate().rev() {
+                let multi = match step {
+                    Step::Swap(_) => false,
+                    Step::Gate { arg_at, .. } => arg_at.len() > 1,
+                    Step::Fused { parts, .. } => plan
+                        .parts(*parts)
+                        .iter()
+                        .any(|p| matches!(p, routing::Part::Two { .. })),
+                };
+                multi_from[i] = multi_from[i + 1] + usize::from(multi);
+            }
+        }
         let mut i = 0;
         while i < plan.steps.len() {
+            if multi_from.get(i).is_some_and(|&m| self.dense_tail_pays(m)) {
+                let outcome =
+                    self.apply_dense_tail(plan, i, instructions, theta, x, layout, progress);
+                if let Err(e) = outcome {
+                    for b in layout.sort_home() {
+                        let _ = self.swap_sites(b);
+                    }
+                    return Err(e);
+                }
+                break;
+            }
             let block = self
                 .config
                 .window_blocks
