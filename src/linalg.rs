@@ -32,9 +32,7 @@ mod householder;
 mod jacobi;
 
 pub(crate) use householder::{SMALL_QR_MAX_DIM, qr_in_place as small_qr_in_place};
-pub(crate) use jacobi::{
-    CAP as SMALL_SPLIT_CAP, JACOBI_MAX_LEN, JACOBI_MAX_ROWS, SmallSplit, takes as small_split_takes,
-};
+pub(crate) use jacobi::{CAP as SMALL_SPLIT_CAP, SmallSplit, takes as small_split_takes};
 
 use crate::backend::Parallelism;
 use crate::error::{Error, Result};

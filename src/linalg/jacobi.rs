@@ -25,8 +25,9 @@ use super::LeftSplit;
 /// `cargo bench --bench small`: at 16 x 16 the Jacobi split made `ising_n10` 2x slower).
 pub(crate) const JACOBI_MAX_ROWS: usize = 8;
 
-/// Largest long side of a cut the Jacobi split takes: at `8 x 64` faer was faster (the rows
-/// are long enough for its vectorised kernels to pay off).
+/// Largest long side of a cut of [`JACOBI_MAX_ROWS`] rows the Jacobi split takes: at
+/// `8 x 64` faer was faster (the rows are long enough for its vectorised kernels to pay
+/// off). Cuts with fewer rows may be longer, up to [`CAP`] entries (see [`takes`]).
 pub(crate) const JACOBI_MAX_LEN: usize = 16;
 
 /// Sweeps before the Jacobi split gives up (and the caller falls back to the general SVD).
@@ -162,9 +163,15 @@ fn dot_conj(x: &[C64], y: &[C64]) -> C64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
-/// Whether [`split_left`] takes an `m x n` matrix.
+/// Whether [`split_left`] takes an `m x n` matrix: short side at most
+/// [`JACOBI_MAX_ROWS`], at most [`CAP`] entries (so `8 x 16`, `4 x 32`, `2 x 64`, `1 x 128`:
+/// a sweep costs about `rows^2 len = rows CAP`, no more than at `8 x 16`), and a tall one
+/// (reduced by a QR first) at most [`SMALL_QR_MAX_DIM`](super::householder::SMALL_QR_MAX_DIM)
+/// rows.
 pub(crate) fn takes(m: usize, n: usize) -> bool {
-    m.min(n) <= JACOBI_MAX_ROWS && m.max(n) <= JACOBI_MAX_LEN
+    m.min(n) <= JACOBI_MAX_ROWS
+        && m * n <= CAP
+        && (m <= n || m <= super::householder::SMALL_QR_MAX_DIM)
 }
 
 /// Room for one factor of a small split: `m x k` for `u`, `k x n` for `rest`.
@@ -430,10 +437,9 @@ mod tests {
     #[test]
     fn every_shape_and_rank() {
         let mut seed = 0;
-        for m in (1..=JACOBI_MAX_LEN).filter(|&m| m <= 12 || m % 13 == 0 || m == 64) {
-            for n in
-                (1..=JACOBI_MAX_LEN).filter(|&n| takes(m, n) && (n <= 12 || n % 13 == 0 || n == 64))
-            {
+        let some = |m: usize| m <= 12 || m.is_multiple_of(13) || m.is_power_of_two();
+        for m in (1..=CAP).filter(|&m| some(m)) {
+            for n in (1..=CAP).filter(|&n| takes(m, n) && some(n)) {
                 for rank in [1, m.min(n).div_ceil(2), m.min(n)] {
                     seed += 1;
                     check(&random(m, n, rank, 0.0, seed));
@@ -442,11 +448,41 @@ mod tests {
         }
     }
 
+    /// Short sides up to 8, at most 128 entries; tall cuts only as far as the small QR
+    /// goes (32 rows).
+    #[test]
+    fn takes_cuts_of_up_to_cap_entries() {
+        for (m, n) in [
+            (8, 16),
+            (16, 8),
+            (4, 32),
+            (32, 4),
+            (2, 64),
+            (1, 128),
+            (1, 1),
+        ] {
+            assert!(takes(m, n), "{m}x{n}");
+        }
+        for (m, n) in [(8, 32), (16, 16), (9, 9), (64, 2), (2, 65), (128, 1)] {
+            assert!(!takes(m, n), "{m}x{n}");
+        }
+    }
+
     #[test]
     fn singular_values_match_faer() {
         // Twelve orders of magnitude between the largest and smallest singular value; both
         // are backward stable, so they agree to round-off of the largest.
-        for (m, n) in [(8, 8), (4, 16), (16, 4), (8, 16), (16, 2), (2, 8)] {
+        for (m, n) in [
+            (8, 8),
+            (4, 16),
+            (16, 4),
+            (8, 16),
+            (16, 2),
+            (2, 8),
+            (2, 64),
+            (4, 32),
+            (32, 4),
+        ] {
             let a = random(m, n, m.min(n), 12.0, (m * 100 + n) as u64);
             let f = check(&a);
             let reference = super::super::checked_svd(

@@ -386,16 +386,7 @@ mod tests {
     use crate::backend::StateBackend;
     use crate::circuit::{Gate, GateMatrix};
 
-    /// Entries from a seed, for test data.
-    fn values(len: usize, mut seed: u64) -> Vec<C64> {
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
-        (0..len).map(|_| C64::new(next(), next())).collect()
-    }
+    use super::super::block::tests::{max_dist, values};
 
     fn normalised(v: Vec<C64>) -> Vec<C64> {
         let s = v.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt();
@@ -508,11 +499,7 @@ mod tests {
                     f.push(action, &qubits);
                 }
                 f.finish();
-                let d = got
-                    .iter()
-                    .zip(dense.amplitudes())
-                    .map(|(g, w)| (g - w).norm())
-                    .fold(0.0, f64::max);
+                let d = max_dist(&got, dense.amplitudes());
                 assert!(d < 1e-13, "n {n} round {round}: {d:e}");
             }
         }
@@ -557,11 +544,7 @@ mod tests {
                     }
                 }
                 f.finish();
-                let d = got
-                    .iter()
-                    .zip(dense.amplitudes())
-                    .map(|(g, w)| (g - w).norm())
-                    .fold(0.0, f64::max);
+                let d = max_dist(&got, dense.amplitudes());
                 assert!(d < 1e-13, "n {n} round {round}: {d:e}");
             }
         }

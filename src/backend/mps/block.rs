@@ -6,7 +6,7 @@
 //! its factorization and the centre moves around it. A circuit that keeps returning to the
 //! same few sites (a 4-qubit QFT: six two-qubit gates and seven routing swaps on four sites)
 //! pays one factorization per update. Here the window of those sites is contracted into one
-//! tensor (at most [`JACOBI_MAX_ROWS`] x [`JACOBI_MAX_LEN`] at every cut), every step of the
+//! tensor (at most 8 x 16, 4 x 32 or 2 x 64 at every cut), every step of the
 //! run is applied to it as a small matrix on its axes, and the window is split back into
 //! its sites by successive SVDs with the usual truncation rule: `w - 1` factorizations for a
 //! window of `w` sites, however many updates it absorbed. A block is taken only when it
@@ -36,7 +36,6 @@ use super::small::MAX_SITES;
 use super::{CentreEnd, MpsState, fused_matrix, window_matrix};
 use crate::circuit::Action;
 use crate::error::Result;
-use crate::linalg::{JACOBI_MAX_LEN, JACOBI_MAX_ROWS};
 
 /// The window of a step: first site and number of sites.
 fn window(step: &Step) -> (usize, usize) {
@@ -58,7 +57,8 @@ pub(super) struct Block {
 
 impl MpsState {
     /// Whether the window of sites `lo..=hi`, contracted, is small at every cut: at most
-    /// [`MAX_SITES`] sites, each cut at most `JACOBI_MAX_ROWS x JACOBI_MAX_LEN` whatever
+    /// [`MAX_SITES`] sites, each cut one the small split takes (at most 8 rows and 128
+    /// entries, see `linalg::jacobi::takes`) whatever
     /// the bonds inside become (the bonds at its edges do not change inside a block).
     fn block_fits(&self, lo: usize, hi: usize) -> bool {
         let (chi_l, chi_r) = (self.sites[lo].chi_l, self.sites[hi].chi_r);
@@ -66,7 +66,7 @@ impl MpsState {
         k <= MAX_SITES
             && (0..k - 1).all(|j| {
                 let (left, right) = (chi_l << (j + 1), chi_r << (k - j - 1));
-                left.min(right) <= JACOBI_MAX_ROWS && left.max(right) <= JACOBI_MAX_LEN
+                crate::linalg::small_split_takes(left, right)
             })
     }
 
@@ -416,14 +416,14 @@ impl Axes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::backend::StateBackend;
     use crate::circuit::Gate;
     use crate::{Circuit, MpsConfig, Truncation};
 
     /// Entries from a seed, for test data.
-    fn values(len: usize, mut seed: u64) -> Vec<C64> {
+    pub(crate) fn values(len: usize, mut seed: u64) -> Vec<C64> {
         let mut next = move || {
             seed = seed
                 .wrapping_mul(6364136223846793005)
@@ -431,6 +431,15 @@ mod tests {
             (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
         };
         (0..len).map(|_| C64::new(next(), next())).collect()
+    }
+
+    /// The largest distance between corresponding entries.
+    pub(crate) fn max_dist(a: &[C64], b: &[C64]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).norm())
+            .fold(0.0, f64::max)
     }
 
     /// `Axes::apply` against the index arithmetic written out: entry `(l, p, r)` of the
@@ -523,12 +532,7 @@ mod tests {
             apart.run(&c, &[], &[]).unwrap();
             let mut blocked = MpsState::new(n, exact).unwrap();
             blocked.run(&c, &[], &[]).unwrap();
-            let (a, b) = (apart.to_dense().unwrap(), blocked.to_dense().unwrap());
-            let d = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| (x - y).norm())
-                .fold(0.0, f64::max);
+            let d = max_dist(&apart.to_dense().unwrap(), &blocked.to_dense().unwrap());
             assert!(d < 1e-12, "n {n}: {d:e}");
             assert!(blocked.canonical_deviation() < 1e-12, "n {n}");
             // Two qubits: every gate fuses into one update either way.
@@ -610,12 +614,7 @@ mod tests {
             apart.run(&c, &[], &[]).unwrap();
             let mut tail = MpsState::new(n, exact).unwrap();
             tail.run(&c, &[], &[]).unwrap();
-            let (a, b) = (apart.to_dense().unwrap(), tail.to_dense().unwrap());
-            let d = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| (x - y).norm())
-                .fold(0.0, f64::max);
+            let d = max_dist(&apart.to_dense().unwrap(), &tail.to_dense().unwrap());
             assert!(d < 1e-12, "n {n}: {d:e}");
             assert!(tail.canonical_deviation() < 1e-12, "n {n}");
             assert_eq!(tail.centre, n - 1, "n {n}");
@@ -645,8 +644,7 @@ mod tests {
         assert_eq!(psi.max_bond_dimension(), 1);
         let mut apart = MpsState::new(n, MpsConfig::default().with_window_blocks(false)).unwrap();
         apart.run(&c, &[], &[]).unwrap();
-        let (a, b) = (apart.to_dense().unwrap(), psi.to_dense().unwrap());
-        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).norm() < 1e-12));
+        assert!(max_dist(&apart.to_dense().unwrap(), &psi.to_dense().unwrap()) < 1e-12);
     }
 
     /// A truncating run that goes over to the amplitudes truncates once, at the split back:
