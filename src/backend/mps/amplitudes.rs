@@ -42,13 +42,14 @@ pub(super) struct Fuser<'a> {
     /// The index bit of each qubit (see [`exchange`](Self::exchange)); pending matrices are
     /// kept by bit.
     bit_of: Vec<usize>,
-    /// Whether to fuse at all: on up to [`FUSE_MIN_QUBITS`]` - 1` qubits a product of two
-    /// matrices costs as much as applying one.
+    /// Whether two-qubit gates are fused: on fewer than [`FUSE_MIN_QUBITS`] qubits a `4 x 4`
+    /// product costs about as much as applying a gate (one-qubit gates are always
+    /// multiplied: a `2 x 2` product is 8 multiply-adds).
     fuse: bool,
 }
 
-/// The fewest qubits on which [`Fuser`] fuses gates: a `4 x 4` product is 64 complex
-/// multiply-adds, a two-qubit gate on `2^n` amplitudes `2^(n + 2)`, a one-qubit gate
+/// The fewest qubits on which [`Fuser`] fuses two-qubit gates: a `4 x 4` product is 64
+/// complex multiply-adds, a two-qubit gate on `2^n` amplitudes `2^(n + 2)`, a one-qubit gate
 /// `2^(n + 1)`.
 const FUSE_MIN_QUBITS: usize = 6;
 
@@ -307,10 +308,6 @@ impl<'a> Fuser<'a> {
                     lift_times(&u, Self::pair_fused(op), high);
                     return;
                 }
-                if !self.fuse {
-                    apply_one(self.psi, &u, q);
-                    return;
-                }
                 self.one[q] = Some(match self.one[q] {
                     Some(prev) => product2(&u, &prev),
                     None => u,
@@ -328,6 +325,8 @@ impl<'a> Fuser<'a> {
                 }
                 self.flush_pair();
                 if !self.fuse {
+                    self.flush_one(a);
+                    self.flush_one(b);
                     apply_pair(self.psi, &action, a, b);
                     return;
                 }

@@ -729,9 +729,12 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         warm_up();
         let first = once()?;
         let mut runs = vec![first.simulate_ms];
+        let mut total = first.simulate_ms;
         let budget_ms = args.repeat_budget.map_or(f64::INFINITY, |b| b * 1e3);
-        while runs.len() < args.repeat as usize && runs.iter().sum::<f64>() < budget_ms {
-            runs.push(once()?.simulate_ms);
+        while runs.len() < args.repeat as usize && total < budget_ms {
+            let ms = once()?.simulate_ms;
+            runs.push(ms);
+            total += ms;
         }
         Ok((first, runs))
     };
