@@ -363,15 +363,27 @@ fn split_wide(
 /// [`SmallSplit::split`]), or `None` if the Jacobi sweeps do not converge or a value is not
 /// finite (the caller falls back to the general SVD).
 pub(crate) fn split_left(a: MatRef<'_, C64>) -> Option<LeftSplit> {
-    let mut f = SmallSplit::boxed();
-    if !f.split(a) {
-        return None;
+    thread_local! {
+        /// One split's workspace per thread (a split writes every entry it reads, so the
+        /// workspace is neither allocated nor cleared per call).
+        static WORK: std::cell::RefCell<Option<Box<SmallSplit>>> =
+            const { std::cell::RefCell::new(None) };
     }
-    let (m, n, k) = (f.m, f.n, f.k);
-    Some(LeftSplit {
-        u: Mat::<C64>::from_fn(m, k, |i, t| f.u(i, t)),
-        s: f.s().to_vec(),
-        rest: Mat::<C64>::from_fn(k, n, |t, j| f.rest(t, j)),
+    let take = |f: &mut SmallSplit| {
+        if !f.split(a) {
+            return None;
+        }
+        let (m, n, k) = (f.m, f.n, f.k);
+        Some(LeftSplit {
+            u: Mat::<C64>::from_fn(m, k, |i, t| f.u(i, t)),
+            s: f.s().to_vec(),
+            rest: Mat::<C64>::from_fn(k, n, |t, j| f.rest(t, j)),
+        })
+    };
+    WORK.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => take(slot.get_or_insert_with(SmallSplit::boxed)),
+        // Not expected (a split does not start another); a fresh workspace then.
+        Err(_) => take(&mut SmallSplit::boxed()),
     })
 }
 

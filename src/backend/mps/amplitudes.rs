@@ -241,6 +241,39 @@ fn apply_fused(psi: &mut [C64], m: &[C64; 16], a: usize, b: usize) {
     });
 }
 
+/// The `2 x 2` block `u` if the row-major `8 x 8` `m` is `|11><11| (x) u` plus the
+/// identity on the rest (a Toffoli, a doubly controlled rotation), else `None`.
+fn doubly_controlled(m: &[C64]) -> Option<[C64; 4]> {
+    if m.len() != 64 {
+        return None;
+    }
+    for r in 0..8 {
+        for c in 0..8 {
+            if r >= 6 && c >= 6 {
+                continue;
+            }
+            let want = if r == c { ONE } else { ZERO };
+            if m[r * 8 + c] != want {
+                return None;
+            }
+        }
+    }
+    Some([m[54], m[55], m[62], m[63]])
+}
+
+/// Applies `u` to qubit `t` of `psi` where qubits `c1` and `c2` are both 1.
+fn apply_doubly_controlled(psi: &mut [C64], u: &[C64; 4], c1: usize, c2: usize, t: usize) {
+    let (m1, m2, bt) = (1usize << c1, 1usize << c2, 1usize << t);
+    let controls = m1 | m2;
+    for p in 0..psi.len() {
+        if p & controls == controls && p & bt == 0 {
+            let (x, y) = (psi[p], psi[p | bt]);
+            psi[p] = u[0] * x + u[1] * y;
+            psi[p | bt] = u[2] * x + u[3] * y;
+        }
+    }
+}
+
 impl<'a> Fuser<'a> {
     /// A fuser over the amplitudes `psi` of a chain (`psi.len()` a power of two).
     pub fn new(psi: &'a mut [C64]) -> Self {
@@ -344,6 +377,12 @@ impl<'a> Fuser<'a> {
                 for &q in qubits {
                     self.flush_one(q);
                 }
+                if let (Action::General(m), &[c1, c2, t]) = (&action, qubits)
+                    && let Some(u) = doubly_controlled(m.as_slice())
+                {
+                    apply_doubly_controlled(self.psi, &u, c1, c2, t);
+                    return;
+                }
                 let n = self.one.len();
                 crate::backend::dense::apply_kernel(
                     self.psi,
@@ -427,6 +466,10 @@ mod tests {
             ),
             (
                 Gate::Ccx.action(&[], &[]).unwrap(),
+                vec![vec![0, 2, 3], vec![3, 0, 1], vec![1, 3, 0]],
+            ),
+            (
+                Gate::Cswap.action(&[], &[]).unwrap(),
                 vec![vec![0, 2, 3], vec![3, 0, 1]],
             ),
         ];

@@ -1002,7 +1002,8 @@ impl MpsState {
             };
         }
         // Two-qubit gates from step i on, for the switch to the chain's amplitudes (only
-        // counted on chains that may take it).
+        // counted on chains that may take it); a three-qubit gate counts as
+        // `block::DENSE_THREE_QUBIT_WEIGHT` of them.
         let mut multi_from = Vec::new();
         if (small::MAX_SITES + 1..=block::DENSE_MAX_QUBITS).contains(&self.n_qubits)
             && self.config.window_blocks
@@ -1010,14 +1011,18 @@ impl MpsState {
             multi_from.resize(plan.steps.len() + 1, 0usize);
             for (i, step) in plan.steps.iter().enumerate().rev() {
                 let multi = match step {
-                    Step::Swap(_) => false,
-                    Step::Gate { arg_at, .. } => arg_at.len() > 1,
-                    Step::Fused { parts, .. } => plan
-                        .parts(*parts)
-                        .iter()
-                        .any(|p| matches!(p, routing::Part::Two { .. })),
+                    Step::Swap(_) => 0,
+                    Step::Gate { arg_at, .. } if arg_at.len() > 2 => {
+                        block::DENSE_THREE_QUBIT_WEIGHT
+                    }
+                    Step::Gate { arg_at, .. } => usize::from(arg_at.len() > 1),
+                    Step::Fused { parts, .. } => usize::from(
+                        plan.parts(*parts)
+                            .iter()
+                            .any(|p| matches!(p, routing::Part::Two { .. })),
+                    ),
                 };
-                multi_from[i] = multi_from[i + 1] + usize::from(multi);
+                multi_from[i] = multi_from[i + 1] + multi;
             }
         }
         let mut i = 0;
