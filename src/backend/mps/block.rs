@@ -46,6 +46,22 @@ fn window(step: &Step) -> (usize, usize) {
     }
 }
 
+/// Records in `layout` the routing swaps of steps `from..to` of `plan` (alone or inside
+/// fused updates), once those steps have been applied.
+fn record_swaps(plan: &Plan, from: usize, to: usize, layout: &mut Layout) {
+    for step in &plan.steps[from..to] {
+        match step {
+            Step::Swap(b) => layout.swap(*b),
+            Step::Fused { start, parts } => {
+                for _ in plan.parts(*parts).iter().filter(|p| !p.is_instruction()) {
+                    layout.swap(*start);
+                }
+            }
+            Step::Gate { .. } => {}
+        }
+    }
+}
+
 /// A block found by [`MpsState::find_block`]: steps `from..to` of the plan on sites
 /// `lo..=hi`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,17 +183,7 @@ impl MpsState {
             CentreEnd::Left => lo,
             CentreEnd::Right => hi,
         };
-        for step in &plan.steps[from..to] {
-            match step {
-                Step::Swap(b) => layout.swap(*b),
-                Step::Fused { start, parts } => {
-                    for _ in plan.parts(*parts).iter().filter(|p| !p.is_instruction()) {
-                        layout.swap(*start);
-                    }
-                }
-                Step::Gate { .. } => {}
-            }
-        }
+        record_swaps(plan, from, to, layout);
         progress(gates);
         Ok(())
     }
@@ -299,17 +305,7 @@ impl MpsState {
         }
         self.touch(0, n - 1);
         self.centre = n - 1;
-        for step in &plan.steps[from..] {
-            match step {
-                Step::Swap(b) => layout.swap(*b),
-                Step::Fused { start, parts } => {
-                    for _ in plan.parts(*parts).iter().filter(|p| !p.is_instruction()) {
-                        layout.swap(*start);
-                    }
-                }
-                Step::Gate { .. } => {}
-            }
-        }
+        record_swaps(plan, from, plan.steps.len(), layout);
         progress(gates);
         Ok(())
     }
