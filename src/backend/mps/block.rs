@@ -525,18 +525,23 @@ pub(super) mod tests {
         c
     }
 
+    /// `c` run exactly without and with window blocks: `(apart, blocked)`.
+    fn exact_runs(n: usize, c: &Circuit) -> (MpsState, MpsState) {
+        let exact = MpsConfig::default().with_truncation(Truncation::exact());
+        let mut apart = MpsState::new(n, exact.with_window_blocks(false)).unwrap();
+        apart.run(c, &[], &[]).unwrap();
+        let mut blocked = MpsState::new(n, exact).unwrap();
+        blocked.run(c, &[], &[]).unwrap();
+        (apart, blocked)
+    }
+
     /// Exact runs with and without blocks give the same state; with blocks, fewer updates.
     /// Up to five qubits the whole chain is one block (`run_as_one_block`); on more, blocks
     /// are found along the plan.
     #[test]
     fn blocks_give_the_state_of_step_by_step_updates() {
         for (n, seed) in [(2, 1), (3, 2), (4, 3), (5, 4), (6, 5), (8, 6), (12, 7)] {
-            let c = tangled(n, 12, seed);
-            let exact = MpsConfig::default().with_truncation(Truncation::exact());
-            let mut apart = MpsState::new(n, exact.with_window_blocks(false)).unwrap();
-            apart.run(&c, &[], &[]).unwrap();
-            let mut blocked = MpsState::new(n, exact).unwrap();
-            blocked.run(&c, &[], &[]).unwrap();
+            let (apart, blocked) = exact_runs(n, &tangled(n, 12, seed));
             let d = max_dist(&apart.to_dense().unwrap(), &blocked.to_dense().unwrap());
             assert!(d < 1e-12, "n {n}: {d:e}");
             assert!(blocked.canonical_deviation() < 1e-12, "n {n}");
@@ -613,12 +618,7 @@ pub(super) mod tests {
     #[test]
     fn an_entangled_short_chain_finishes_on_its_amplitudes() {
         for (n, seed) in [(6, 1), (7, 2), (9, 3), (12, 4)] {
-            let c = entangling(n, 4, seed);
-            let exact = MpsConfig::default().with_truncation(Truncation::exact());
-            let mut apart = MpsState::new(n, exact.with_window_blocks(false)).unwrap();
-            apart.run(&c, &[], &[]).unwrap();
-            let mut tail = MpsState::new(n, exact).unwrap();
-            tail.run(&c, &[], &[]).unwrap();
+            let (apart, tail) = exact_runs(n, &entangling(n, 4, seed));
             let d = max_dist(&apart.to_dense().unwrap(), &tail.to_dense().unwrap());
             assert!(d < 1e-12, "n {n}: {d:e}");
             assert!(tail.canonical_deviation() < 1e-12, "n {n}");
@@ -667,11 +667,7 @@ pub(super) mod tests {
             c.push(Gate::X, &[b]).unwrap();
             c.push(Gate::Ccx, &[a, b, t]).unwrap();
         }
-        let exact = MpsConfig::default().with_truncation(Truncation::exact());
-        let mut apart = MpsState::new(n, exact.with_window_blocks(false)).unwrap();
-        apart.run(&c, &[], &[]).unwrap();
-        let mut tail = MpsState::new(n, exact).unwrap();
-        tail.run(&c, &[], &[]).unwrap();
+        let (apart, tail) = exact_runs(n, &c);
         assert!(max_dist(&apart.to_dense().unwrap(), &tail.to_dense().unwrap()) < 1e-12);
         // One split back (six cuts) against two or more per Toffoli.
         assert!(
