@@ -31,7 +31,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-# qfl: the centred update (orthogonality centre moved to every gate), <Z_i> of the state held.
+# qfl: qfl's defaults (`--update auto --readout auto`): centred updates (orthogonality centre
+# moved to every gate) while the bonds are small, TEBD for the rest of the run on chains of
+# more than 12 qubits once a bond reaches 8; <Z_i> read locally where the run ended in TEBD,
+# in the state held otherwise.
+# qfl-centre: `--update centre`: the centred update for the whole run, <Z_i> of the state held
+# (what `qfl` was before the automatic scheme); not in the default list.
 # qfl-tebd: `--update tebd --readout local`: TEBD in Hastings form, the gates of a layer in
 # parallel, <Z_i> read locally the way Qiskit Aer reads them.
 # qfl-steps: qfl with `--no-window-blocks`: every update factored on its own, as the peers do
@@ -39,9 +44,9 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 # up to five qubits the whole circuit); it shows what the blocks contribute.
 # qfl-1t: qfl on one thread (`--threads 1`), for the cost or gain of its second thread; it is
 # not a peer and not in the default list.
-ALL_SIMS = ("qfl", "qfl-tebd", "qfl-steps", "qfl-1t", "aer", "aer-lapack", "quimb", "prism-q")
+ALL_SIMS = ("qfl", "qfl-centre", "qfl-tebd", "qfl-steps", "qfl-1t", "aer", "aer-lapack", "quimb", "prism-q")
 DEFAULT_SIMS = ("qfl", "qfl-tebd", "aer", "aer-lapack", "quimb", "prism-q")
-QFL_SIMS = ("qfl", "qfl-tebd", "qfl-steps", "qfl-1t")
+QFL_SIMS = ("qfl", "qfl-centre", "qfl-tebd", "qfl-steps", "qfl-1t")
 PEERS = ("aer", "aer-lapack", "quimb", "prism-q")
 SETS = {
     # set: (max bonds, repeats, timeout in s, bond of the converged reference)
@@ -155,13 +160,16 @@ def run_json(cmd, timeout, env_extra=None):
     return "failed", None, "no JSON on stdout: " + out.strip()[-200:], wall
 
 
-def qfl_cmd(a, path, chi, backend="mps", threads=None, tebd=False, repeat=True, blocks=True):
+def qfl_cmd(a, path, chi, backend="mps", threads=None, tebd=False, repeat=True, blocks=True,
+            centre=False):
     threads = a.threads if threads is None else threads
     cmd = [a.qfl, "run", path, "--backend", backend, "--format", "json", "--quiet", "--threads", str(threads)]
     if backend == "mps":
         cmd += ["--max-bond", str(chi), "--cutoff", repr(a.cutoff)]
     if tebd:
         cmd += ["--update", "tebd", "--readout", "local"]
+    if centre:
+        cmd += ["--update", "centre"]
     if not blocks:
         cmd += ["--no-window-blocks"]
     return cmd + (repeat_args(a) if repeat else [])
@@ -211,6 +219,8 @@ def sim_cmd(a, sim, path, chi):
         return qfl_cmd(a, path, chi, threads=1)
     if sim == "qfl-tebd":
         return qfl_cmd(a, path, chi, tebd=True)
+    if sim == "qfl-centre":
+        return qfl_cmd(a, path, chi, centre=True)
     if sim == "qfl-steps":
         return qfl_cmd(a, path, chi, blocks=False)
     if sim in ("aer", "aer-lapack"):
@@ -579,7 +589,7 @@ def report(out):
     info, runs = data["info"], data["runs"]
     mark_degenerate(runs, data.get("references", {}))
     sims = [s for s in ALL_SIMS if s in info["sims"]]
-    speed_sims = [s for s in ("qfl", "qfl-tebd", "qfl-steps") if s in sims]
+    speed_sims = [s for s in ("qfl", "qfl-centre", "qfl-tebd", "qfl-steps") if s in sims]
     by = {(r["workload"], r["chi"], r["sim"]): r for r in runs}
     rows = []
     for r in runs:

@@ -725,7 +725,10 @@ fn tebd_update_and_local_readout_agree_when_exact() {
         "--format",
         "json",
     ]));
-    assert_eq!(base["mps"]["update"], "centre");
+    // The default update is auto; a 10-qubit chain never leaves the centred update, so the
+    // automatic read-out is the exact one.
+    assert_eq!(base["mps"]["update"], "auto");
+    assert_eq!(base["mps"]["readout"], "exact");
     for (threads, readout) in [("1", "exact"), ("2", "exact"), ("2", "local")] {
         let o = qfl(&[
             "run",
@@ -771,5 +774,64 @@ fn tebd_update_and_local_readout_agree_when_exact() {
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         assert!(stderr(&o).contains(needle), "{}", stderr(&o));
         assert_no_panic(&o);
+    }
+}
+
+/// On a 14-qubit brick the default run (update auto) switches to TEBD and reads `<Z_i>`
+/// locally; with no truncation at these bonds the values equal the centred update's exact
+/// ones, and `--readout exact` after the same run reads the state held.
+#[test]
+fn auto_update_switches_to_local_readout_on_long_chains() {
+    let n = 14;
+    let mut qasm = format!("OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[{n}];\n");
+    for layer in 0..8 {
+        for q in 0..n {
+            qasm += &format!("ry({}) q[{q}];\n", 0.3 + 0.1 * (layer * n + q) as f64);
+        }
+        for start in [0, 1] {
+            for q in (start..n - 1).step_by(2) {
+                qasm += &format!("cx q[{q}],q[{}];\n", q + 1);
+            }
+        }
+    }
+    let file = TempFile::new("auto-brick14.qasm", &qasm);
+    let run = |extra: &[&str]| {
+        // Max bond 128 = 2^(14/2): no truncation.
+        let mut args = vec![
+            "run",
+            file.path(),
+            "--backend",
+            "mps",
+            "--max-bond",
+            "128",
+            "--format",
+            "json",
+        ];
+        args.extend(extra);
+        let o = qfl(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        json(&o)
+    };
+    let auto = run(&[]);
+    assert_eq!(auto["mps"]["update"], "auto");
+    assert_eq!(auto["mps"]["readout"], "local");
+    let held = run(&["--readout", "exact"]);
+    assert_eq!(held["mps"]["readout"], "exact");
+    let centre = run(&["--update", "centre"]);
+    assert_eq!(centre["mps"]["readout"], "exact");
+    let z = |v: &serde_json::Value| -> Vec<f64> {
+        v["z"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let want = z(&centre);
+    assert_eq!(want.len(), n);
+    for got in [z(&auto), z(&held)] {
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-10, "{a} against {b}");
+        }
     }
 }

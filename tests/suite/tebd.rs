@@ -1,8 +1,10 @@
 //! The TEBD update scheme (`UpdateScheme::Tebd`) against the dense oracle and the centred
 //! scheme: exact without truncation (state and local read-out), independent of the thread
-//! count, canonical and normalized after a truncated run.
+//! count, canonical and normalized after a truncated run. The automatic scheme
+//! (`UpdateScheme::Auto`): when it switches to TEBD, and exact either way.
 
 use proptest::prelude::*;
+use qfl::backend::mps::{AUTO_TEBD_BOND, AUTO_TEBD_MIN_QUBITS};
 use qfl::{
     Circuit, DenseState, Gate, MpsConfig, MpsState, Parallelism, Param, SplitMethod, StateBackend,
     Truncation, UpdateScheme,
@@ -196,13 +198,19 @@ fn local_readout_needs_a_tebd_run() {
 /// Progress counts every instruction once, whichever scheme runs them.
 #[test]
 fn progress_counts_every_instruction() {
-    let (c, theta) = brick(9, 3, true);
-    for update in [UpdateScheme::Centre, UpdateScheme::Tebd] {
-        let mut s = MpsState::new(9, MpsConfig::default().with_update(update)).unwrap();
+    // 14 qubits: Auto switches to TEBD part way (checked by the local read-out).
+    let (c, theta) = brick(14, 6, true);
+    for update in [UpdateScheme::Centre, UpdateScheme::Tebd, UpdateScheme::Auto] {
+        let mut s = MpsState::new(14, MpsConfig::default().with_update(update)).unwrap();
         let mut done = 0;
         s.run_with_progress(&c, &theta, &[], &mut |k| done += k)
             .unwrap();
         assert_eq!(done, c.len(), "{update:?}");
+        assert_eq!(
+            s.local_z_expectations().is_ok(),
+            update != UpdateScheme::Centre,
+            "{update:?}"
+        );
     }
     let mut ccx = Circuit::new(5).unwrap();
     ccx.h(0).unwrap();
@@ -212,4 +220,141 @@ fn progress_counts_every_instruction() {
     s.run_with_progress(&ccx, &[], &[], &mut |k| done += k)
         .unwrap();
     assert_eq!(done, 2);
+}
+
+fn auto_config(truncation: Truncation) -> MpsConfig {
+    MpsConfig::default()
+        .with_truncation(truncation)
+        .with_parallelism(Parallelism::Rayon(2))
+        .with_update(UpdateScheme::Auto)
+}
+
+/// Asserts that an exact run's amplitudes and `<Z_i>` (held, and local where it switched)
+/// equal the dense state's.
+fn assert_auto_exact(c: &Circuit, theta: &[f64], switched: bool) {
+    let n = c.n_qubits();
+    let mut dense = DenseState::new(n).unwrap();
+    dense.run(c, theta, &[]).unwrap();
+    let mut mps = MpsState::new(n, auto_config(Truncation::exact())).unwrap();
+    mps.run(c, theta, &[]).unwrap();
+    let tol = 1e-12 * (1.0 + c.len() as f64) * n as f64;
+    let d = max_dist(&mps.to_dense().unwrap(), dense.amplitudes());
+    assert!(d < tol, "amplitudes differ by {d:e}");
+    let zd = dense.z_expectations().unwrap();
+    let zm = mps.z_expectations().unwrap();
+    assert_eq!(mps.local_z_expectations().is_ok(), switched);
+    let zl = mps.local_z_expectations().unwrap_or_else(|_| zm.clone());
+    for q in 0..n {
+        assert!(
+            (zm[q] - zd[q]).abs() < tol,
+            "<Z_{q}>: {} vs {}",
+            zm[q],
+            zd[q]
+        );
+        assert!(
+            (zl[q] - zd[q]).abs() < tol,
+            "local <Z_{q}>: {} vs {}",
+            zl[q],
+            zd[q]
+        );
+    }
+    assert!(mps.canonical_deviation() < 1e-10);
+}
+
+/// Auto switches to TEBD on a long chain once a bond reaches `AUTO_TEBD_BOND` (a brick of
+/// 14 qubits does within 4 layers), and stays centred on a chain of `AUTO_TEBD_MIN_QUBITS`
+/// qubits, whatever its bonds, and on a GHZ chain, whose bonds stay at 2.
+#[test]
+fn auto_switches_on_long_entangled_chains_only() {
+    const { assert!(AUTO_TEBD_BOND <= 16 && AUTO_TEBD_MIN_QUBITS < 14) };
+    let (c, theta) = brick(14, 6, true);
+    assert_auto_exact(&c, &theta, true);
+    let (c, theta) = brick(AUTO_TEBD_MIN_QUBITS, 6, true);
+    assert_auto_exact(&c, &theta, false);
+    let mut ghz = Circuit::new(18).unwrap();
+    ghz.h(0).unwrap();
+    for q in 0..17 {
+        ghz.cx(q, q + 1).unwrap();
+    }
+    ghz.cx(0, 17).unwrap();
+    assert_auto_exact(&ghz, &[], false);
+}
+
+/// A gate of three or more qubits after the bonds have grown holds the switch back until
+/// after it: with a Toffoli last, the run stays centred; with it first, it switches. (Seven
+/// layers: the switch also needs `AUTO_TEBD_STEPS_PER_QUBIT` steps per qubit left.)
+#[test]
+fn auto_switches_only_after_the_last_three_qubit_gate() {
+    let (brick_c, theta) = brick(14, 7, false);
+    // The CX chain makes the Toffoli depend on every gate before it, so no plan order can
+    // put any of them after it.
+    let mut last = brick_c.clone();
+    for q in 0..13 {
+        last.cx(q, q + 1).unwrap();
+    }
+    last.push(Gate::Ccx, &[0, 7, 13]).unwrap();
+    assert_auto_exact(&last, &theta, false);
+    let mut first = Circuit::new(14).unwrap().with_params(theta.len());
+    first.h(0).unwrap();
+    first.push(Gate::Ccx, &[0, 7, 13]).unwrap();
+    for inst in brick_c.instructions() {
+        first.push(inst.gate().clone(), inst.qubits()).unwrap();
+    }
+    assert_auto_exact(&first, &theta, true);
+}
+
+/// Truncated, Auto's local read-out is as close to the exact `<Z_i>` as TEBD's from the
+/// start (the truncations happen after the switch at these bonds), and its state is
+/// canonical and normalized.
+#[test]
+fn auto_truncated_reads_like_tebd() {
+    let (c, theta) = brick(16, 10, false);
+    let mut dense = DenseState::new(16).unwrap();
+    dense.run(&c, &theta, &[]).unwrap();
+    let zd = dense.z_expectations().unwrap();
+    let err = |z: &[f64]| {
+        z.iter()
+            .zip(&zd)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max)
+    };
+    let truncation = Truncation::exact().with_max_bond(16);
+    let mut auto = MpsState::new(16, auto_config(truncation)).unwrap();
+    auto.run(&c, &theta, &[]).unwrap();
+    let mut tebd =
+        MpsState::new(16, auto_config(truncation).with_update(UpdateScheme::Tebd)).unwrap();
+    tebd.run(&c, &theta, &[]).unwrap();
+    assert!(auto.fidelity_estimate() < 0.999, "the run must truncate");
+    let (ea, et) = (
+        err(&auto.local_z_expectations().unwrap()),
+        err(&tebd.local_z_expectations().unwrap()),
+    );
+    assert!(ea < 2.0 * et + 1e-6, "auto {ea:e} against tebd {et:e}");
+    assert!((auto.norm() - 1.0).abs() < 1e-10);
+    assert!(auto.canonical_deviation() < 1e-10);
+}
+
+proptest! {
+    #![proptest_config(super::common::proptest_config(24))]
+
+    /// Auto is exact without truncation on random circuits of 13-15 qubits (far gates,
+    /// three-qubit gates, switched or not), its local read-out too where it switched.
+    #[test]
+    fn auto_equals_dense(rc in random_circuit(13, 15, 150)) {
+        let n = rc.circuit.n_qubits();
+        let mut dense = DenseState::new(n).unwrap();
+        dense.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+        let mut mps = MpsState::new(n, auto_config(Truncation::exact())).unwrap();
+        mps.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+        let tol = tolerance(&rc);
+        let d = max_dist(&mps.to_dense().unwrap(), dense.amplitudes());
+        prop_assert!(d < tol, "amplitudes differ by {d:e} (tol {tol:e})");
+        let zd = dense.z_expectations().unwrap();
+        if let Ok(zl) = mps.local_z_expectations() {
+            for q in 0..n {
+                prop_assert!((zl[q] - zd[q]).abs() < tol, "local <Z_{q}>: {} vs {}", zl[q], zd[q]);
+            }
+        }
+        prop_assert!(mps.canonical_deviation() < 1e-10);
+    }
 }

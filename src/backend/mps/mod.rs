@@ -42,7 +42,7 @@ mod tebd;
 mod truncation;
 
 pub use routing::Routing;
-pub use tebd::UpdateScheme;
+pub use tebd::{AUTO_TEBD_BOND, AUTO_TEBD_MIN_QUBITS, AUTO_TEBD_STEPS_PER_QUBIT, UpdateScheme};
 
 pub use adjoint::MpsAdjointPair;
 
@@ -1025,8 +1025,37 @@ impl MpsState {
                 multi_from[i] = multi_from[i + 1] + multi;
             }
         }
+        // UpdateScheme::Auto: the first step from which the rest may run by TEBD (after the
+        // last gate of three or more qubits), if the chain is long enough; from there the
+        // bonds are looked at every `check_every` steps while enough steps are left.
+        let tebd_from = (self.config.update == UpdateScheme::Auto
+            && self.n_qubits > tebd::AUTO_TEBD_MIN_QUBITS)
+            .then(|| {
+                plan.steps[..plan.home_from]
+                    .iter()
+                    .rposition(|s| matches!(s, Step::Gate { arg_at, .. } if arg_at.len() > 2))
+                    .map_or(0, |last| last + 1)
+            })
+            .filter(|&from| from < plan.home_from);
+        let check_every = (self.n_qubits / 4).max(1);
+        let switch_bond = tebd::AUTO_TEBD_BOND.min(
+            self.config
+                .truncation
+                .max_bond()
+                .unwrap_or(usize::MAX)
+                .max(1),
+        );
+        let mut next_check = tebd_from.unwrap_or(usize::MAX);
         let mut i = 0;
         while i < plan.steps.len() {
+            if i >= next_check
+                && i + tebd::AUTO_TEBD_STEPS_PER_QUBIT * self.n_qubits <= plan.home_from
+            {
+                if self.max_bond_dimension() >= switch_bond {
+                    return self.run_tebd_from(circuit, plan, i, layout, theta, x, progress);
+                }
+                next_check = i + check_every;
+            }
             if multi_from.get(i).is_some_and(|&m| self.dense_tail_pays(m)) {
                 let outcome =
                     self.apply_dense_tail(plan, i, instructions, theta, x, layout, progress);
@@ -1139,7 +1168,7 @@ impl super::StateBackend for MpsState {
             });
         }
         circuit.check_binding(theta, x)?;
-        if self.config.update == UpdateScheme::Centre
+        if self.config.update != UpdateScheme::Tebd
             && self.run_as_one_block(circuit, theta, x, progress)?
         {
             return self.check_norm("after running the circuit");
@@ -1147,7 +1176,9 @@ impl super::StateBackend for MpsState {
         routing::with_plan_buffers(|buffers| {
             buffers.plan(circuit, self.config.routing);
             match self.config.update {
-                UpdateScheme::Centre => self.run_plan(circuit, buffers, theta, x, progress),
+                UpdateScheme::Centre | UpdateScheme::Auto => {
+                    self.run_plan(circuit, buffers, theta, x, progress)
+                }
                 UpdateScheme::Tebd => self.run_tebd(circuit, &buffers.plan, theta, x, progress),
             }
         })?;

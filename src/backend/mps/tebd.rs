@@ -48,7 +48,34 @@ pub enum UpdateScheme {
     /// parallel, and a local read-out like Qiskit Aer's. Used by [`StateBackend::run`](crate::StateBackend::run); single
     /// gates applied with `apply_matrix` still use the centred update.
     Tebd,
+    /// Centred updates while the chain's bonds are small, TEBD for the rest of the run once
+    /// they are not. A run starts as [`Centre`](Self::Centre) (with its window blocks, its
+    /// small-cut kernels and the switch of short chains to their amplitudes, which are
+    /// faster than TEBD's batches while bonds are small); on a chain of more than
+    /// [`AUTO_TEBD_MIN_QUBITS`] qubits it switches to [`Tebd`](Self::Tebd) for the rest of
+    /// the plan once some bond reaches [`AUTO_TEBD_BOND`], no gate of three or more qubits
+    /// is left (those convert the whole chain in TEBD) and at least
+    /// [`AUTO_TEBD_STEPS_PER_QUBIT`] steps per qubit are. Whether a run switched shows
+    /// in [`MpsState::local_z_expectations`], which is available exactly when it did.
+    Auto,
 }
+
+/// [`UpdateScheme::Auto`] keeps the centred update on chains of at most this many qubits
+/// (those that may finish on their amplitudes, `block::DENSE_MAX_QUBITS`).
+pub const AUTO_TEBD_MIN_QUBITS: usize = super::block::DENSE_MAX_QUBITS;
+
+/// [`UpdateScheme::Auto`] switches only with at least this many plan steps per qubit left:
+/// entering and leaving Hastings' form cost about a sweep of updates each.
+pub const AUTO_TEBD_STEPS_PER_QUBIT: usize = 2;
+
+/// The bond at which [`UpdateScheme::Auto`] switches a run to TEBD (the max bond, if that
+/// is smaller). Measured (2 threads,
+/// docs/performance.md): switching at 8 was as fast as TEBD from the start on bricks, QFL
+/// circuits and random circuits at max bond 16 and 64, where 16 and 32 lost up to 20% on
+/// some (random, 50 qubits, max bond 16: 468, 521 and 558 ms); GHZ and CX-only circuits,
+/// whose bonds stay at 1 or 2, keep the centred update's speed (TEBD from the start was 4-8x
+/// slower on them).
+pub const AUTO_TEBD_BOND: usize = 8;
 
 impl UpdateScheme {
     /// The name used on the command line.
@@ -56,6 +83,7 @@ impl UpdateScheme {
         match self {
             UpdateScheme::Centre => "centre",
             UpdateScheme::Tebd => "tebd",
+            UpdateScheme::Auto => "auto",
         }
     }
 }
@@ -398,15 +426,40 @@ impl MpsState {
         x: &[f64],
         progress: &mut dyn FnMut(usize),
     ) -> Result<()> {
-        let mut h = self.enter_hastings()?;
         let mut layout = Layout::identity(self.n_qubits);
+        self.run_tebd_from(circuit, plan, 0, &mut layout, theta, x, progress)
+    }
+
+    /// Runs the steps of `plan` from step `from` by TEBD, the qubits placed as `layout` says
+    /// (the steps before `from` done, by any scheme; `from <= plan.home_from`). On an error
+    /// the qubits are sorted home (best effort) with the gates applied so far.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_tebd_from(
+        &mut self,
+        circuit: &crate::Circuit,
+        plan: &Plan,
+        from: usize,
+        layout: &mut Layout,
+        theta: &[f64],
+        x: &[f64],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        let mut h = match self.enter_hastings() {
+            Ok(h) => h,
+            Err(e) => {
+                for b in layout.sort_home() {
+                    let _ = self.swap_sites(b);
+                }
+                return Err(e);
+            }
+        };
         let (gates, home) = plan.steps.split_at(plan.home_from);
         let mut outcome = self.tebd_steps(
             &mut h,
-            &mut layout,
+            layout,
             circuit,
             plan,
-            gates,
+            &gates[from..],
             theta,
             x,
             progress,
@@ -420,7 +473,7 @@ impl MpsState {
             rdms = (0..self.n_qubits)
                 .map(|q| at_site[layout.site(q)])
                 .collect();
-            outcome = self.tebd_steps(&mut h, &mut layout, circuit, plan, home, theta, x, progress);
+            outcome = self.tebd_steps(&mut h, layout, circuit, plan, home, theta, x, progress);
         }
         match outcome {
             Ok(()) => self.leave_hastings(h, rdms),

@@ -112,7 +112,10 @@ impl From<SplitChoice> for SplitMethod {
 /// How an MPS run applies its gates (`qfl::UpdateScheme`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum UpdateChoice {
-    /// Orthogonality centre moved next to every gate: every truncation optimal (default).
+    /// Centred updates while bonds are small, TEBD for the rest of the run on chains of
+    /// more than 12 qubits once a bond reaches 8 (default).
+    Auto,
+    /// Orthogonality centre moved next to every gate: every truncation optimal.
     Centre,
     /// TEBD in Hastings' form: no centre moves, the gates of a layer in parallel.
     Tebd,
@@ -123,6 +126,7 @@ impl From<UpdateChoice> for UpdateScheme {
         match c {
             UpdateChoice::Centre => UpdateScheme::Centre,
             UpdateChoice::Tebd => UpdateScheme::Tebd,
+            UpdateChoice::Auto => UpdateScheme::Auto,
         }
     }
 }
@@ -149,7 +153,9 @@ impl From<RoutingChoice> for Routing {
 /// How `<Z_i>` are read from an MPS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum ReadoutChoice {
-    /// The expectation in the state held, by contraction (default).
+    /// Local where the run ended in TEBD, exact otherwise (default).
+    Auto,
+    /// The expectation in the state held, by contraction.
     Exact,
     /// Qiskit Aer's local estimate from the TEBD form (needs `--update tebd`).
     Local,
@@ -180,8 +186,9 @@ struct MpsArgs {
     #[arg(long, value_enum, default_value_t = SvdChoice::Faer)]
     svd: SvdChoice,
     /// How an MPS run applies its gates: centre (the orthogonality centre moved next to every
-    /// gate) or tebd (Hastings' form, the gates of a layer in parallel with --threads).
-    #[arg(long, value_enum, default_value_t = UpdateChoice::Centre)]
+    /// gate), tebd (Hastings' form, the gates of a layer in parallel with --threads) or auto
+    /// (centre while bonds are small, then tebd on chains of more than 12 qubits).
+    #[arg(long, value_enum, default_value_t = UpdateChoice::Auto)]
     update: UpdateChoice,
     /// How an MPS run routes gates on far-apart qubits: lookahead (leave gathered qubits
     /// where they are unless the next gates need them back; sorted home at the end) or
@@ -223,9 +230,10 @@ struct RunArgs {
     backend: BackendChoice,
     #[command(flatten)]
     mps: MpsArgs,
-    /// How <Z_i> are read from an MPS: exact (in the state held) or local (Qiskit Aer's
-    /// estimate from the TEBD form; needs --update tebd and no mid-circuit measurement).
-    #[arg(long, value_enum, default_value_t = ReadoutChoice::Exact)]
+    /// How <Z_i> are read from an MPS: exact (in the state held), local (Qiskit Aer's
+    /// estimate from the TEBD form; needs --update tebd and no mid-circuit measurement) or
+    /// auto (local where the run ended in TEBD, exact otherwise).
+    #[arg(long, value_enum, default_value_t = ReadoutChoice::Auto)]
     readout: ReadoutChoice,
     /// An observable to measure: Pauli strings with optional weights, joined by + or -,
     /// such as "Z0 Z5" or "0.5*X1 Y2 - Z0". Repeat for several.
@@ -492,6 +500,8 @@ struct MpsSummary {
     routing: &'static str,
     /// Whether centred runs took window blocks.
     window_blocks: bool,
+    /// How `<Z_i>` were read: "exact" or "local" (`--readout auto` reads locally exactly
+    /// when the run ended in TEBD: `--update tebd`, or `auto` after its switch).
     readout: &'static str,
     peak_bond: usize,
     fidelity_estimate: f64,
@@ -535,6 +545,8 @@ struct RunReport {
 struct Outcome {
     mode: &'static str,
     z: Vec<f64>,
+    /// How `z` was read: "exact" or "local".
+    readout: &'static str,
     observables: Vec<f64>,
     counts: Option<Counts>,
     counts_over: Option<&'static str>,
@@ -545,12 +557,15 @@ struct Outcome {
     sample_ms: f64,
 }
 
+/// How a run's `<Z_i>` are read from its final state, and the read-out's name.
+type ReadZ<B> = fn(&B) -> qfl::Result<(Vec<f64>, &'static str)>;
+
 fn simulate<B: StateBackend + Clone>(
     program: &Program,
     initial: B,
     observables: &[Observable],
     args: &RunArgs,
-    z_of: fn(&B) -> qfl::Result<Vec<f64>>,
+    z_of: ReadZ<B>,
 ) -> Result<Outcome, Failure> {
     let n = program.n_qubits();
     let start = Instant::now();
@@ -566,7 +581,7 @@ fn simulate<B: StateBackend + Clone>(
         } else {
             state.run(&split.circuit, &[], &[])?;
         }
-        let z = z_of(&state)?;
+        let (z, readout) = z_of(&state)?;
         let values = observables
             .iter()
             .map(|o| state.expectation(o))
@@ -598,6 +613,7 @@ fn simulate<B: StateBackend + Clone>(
         return Ok(Outcome {
             mode: "statevector",
             z,
+            readout,
             observables: values,
             counts,
             counts_over,
@@ -639,6 +655,7 @@ fn simulate<B: StateBackend + Clone>(
     Ok(Outcome {
         mode: "trajectories",
         z,
+        readout: "exact",
         observables: values,
         counts: Some(counts),
         counts_over: Some("classical registers"),
@@ -708,13 +725,19 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
                 DenseState::new(n)?,
                 &observables,
                 args,
-                StateBackend::z_expectations,
+                |s: &DenseState| Ok((s.z_expectations()?, "exact")),
             )
         } else {
             let config = mps_config.with_parallelism(parallelism);
-            let z_of: fn(&MpsState) -> qfl::Result<Vec<f64>> = match args.readout {
-                ReadoutChoice::Exact => StateBackend::z_expectations,
-                ReadoutChoice::Local => MpsState::local_z_expectations,
+            let z_of: ReadZ<MpsState> = match args.readout {
+                ReadoutChoice::Exact => |s| Ok((s.z_expectations()?, "exact")),
+                ReadoutChoice::Local => |s| Ok((s.local_z_expectations()?, "local")),
+                // Local where the run ended in TEBD (UpdateScheme::Tebd, or Auto after its
+                // switch), which is when the local estimate exists.
+                ReadoutChoice::Auto => |s| match s.local_z_expectations() {
+                    Ok(z) => Ok((z, "local")),
+                    Err(_) => Ok((s.z_expectations()?, "exact")),
+                },
             };
             simulate(
                 &program,
@@ -779,10 +802,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
             update: UpdateScheme::from(args.mps.update).name(),
             routing: Routing::from(args.mps.routing).name(),
             window_blocks: mps_config.window_blocks(),
-            readout: match args.readout {
-                ReadoutChoice::Exact => "exact",
-                ReadoutChoice::Local => "local",
-            },
+            readout: outcome.readout,
             peak_bond: outcome.peak_bond,
             fidelity_estimate: outcome.fidelity,
             log10_fidelity_estimate: outcome.log10_fidelity,
