@@ -329,8 +329,10 @@ def reference(a, w, timed_out_refs, ref_times, qfl_ver):
     if w["family"] == "qasmbench":
         return {"kind": "exact (QASMBench reference.json, Qiskit statevector)", "z": w["z_reference"]}
     exact = w["n"] <= EXACT_MAX_QUBITS
-    kind = "exact (qfl dense)" if exact else f"converged (qfl mps, max bond {a.ref_bond}, cutoff {a.cutoff:g})"
-    cache = os.path.join(a.work, "refs", f"{w['name']}.{file_hash(w['path'])}.{'dense' if exact else f'mps{a.ref_bond}-{a.cutoff:g}'}.json")
+    kind = "exact (qfl dense)" if exact else f"converged (qfl mps, centred update, max bond {a.ref_bond}, cutoff {a.cutoff:g})"
+    # The high-bond reference is the centred update's state and its own <Z_i> (every
+    # truncation optimal for the whole state), whatever qfl's default update is.
+    cache = os.path.join(a.work, "refs", f"{w['name']}.{file_hash(w['path'])}.{'dense' if exact else f'mps{a.ref_bond}-{a.cutoff:g}-centre'}.json")
     if os.path.exists(cache):
         with open(cache) as f:
             ref = json.load(f)
@@ -345,7 +347,8 @@ def reference(a, w, timed_out_refs, ref_times, qfl_ver):
         if w["gates"] and g0 and t0 * w["gates"] / g0 > a.ref_timeout:
             return {"kind": "none", "reason": f"high-bond reference skipped: {t0:.0f} s at n = {n0} scales linearly in gates to {t0 * w['gates'] / g0:.0f} s > {a.ref_timeout:g} s"}
     log(f"  reference {w['name']}: {kind}")
-    status, j, msg, wall = run_json(qfl_cmd(a, w["path"], a.ref_bond, "dense" if exact else "mps", repeat=False), a.ref_timeout)
+    status, j, msg, wall = run_json(qfl_cmd(a, w["path"], a.ref_bond, "dense" if exact else "mps", repeat=False,
+                                            centre=not exact), a.ref_timeout)
     if status != "ok":
         if status == "timeout" and not exact:
             timed_out_refs[key] = min(timed_out_refs.get(key, w["n"]), w["n"])
