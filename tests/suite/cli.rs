@@ -28,6 +28,16 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 
+/// The `z` array of a `qfl run --format json` report.
+fn z_values(v: &serde_json::Value) -> Vec<f64> {
+    v["z"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
 /// A scratch file with `content`, removed when dropped.
 struct TempFile(PathBuf);
 
@@ -389,15 +399,7 @@ fn repeat_times_every_run_and_reports_the_first() {
     let (on, off) = (blocks(&[]), blocks(&["--no-window-blocks"]));
     assert_eq!(on["mps"]["window_blocks"], true);
     assert_eq!(off["mps"]["window_blocks"], false);
-    let z = |v: &serde_json::Value| -> Vec<f64> {
-        v["z"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect()
-    };
-    for (a, b) in z(&on).iter().zip(z(&off)) {
+    for (a, b) in z_values(&on).iter().zip(z_values(&off)) {
         assert!((a - b).abs() < 1e-12, "{a} {b}");
     }
     let o = qfl(&["run", &path, "--backend", "mps", "--repeat", "3"]);
@@ -819,17 +821,9 @@ fn auto_update_switches_to_local_readout_on_long_chains() {
     assert_eq!(held["mps"]["readout"], "exact");
     let centre = run(&["--update", "centre"]);
     assert_eq!(centre["mps"]["readout"], "exact");
-    let z = |v: &serde_json::Value| -> Vec<f64> {
-        v["z"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect()
-    };
-    let want = z(&centre);
+    let want = z_values(&centre);
     assert_eq!(want.len(), n);
-    for got in [z(&auto), z(&held)] {
+    for got in [z_values(&auto), z_values(&held)] {
         for (a, b) in got.iter().zip(&want) {
             assert!((a - b).abs() < 1e-10, "{a} against {b}");
         }
