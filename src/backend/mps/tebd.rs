@@ -69,12 +69,13 @@ pub const AUTO_TEBD_MIN_QUBITS: usize = super::block::DENSE_MAX_QUBITS;
 pub const AUTO_TEBD_STEPS_PER_QUBIT: usize = 2;
 
 /// The bond at which [`UpdateScheme::Auto`] switches a run to TEBD (the max bond, if that
-/// is smaller). Measured (2 threads,
-/// docs/performance.md): switching at 8 was as fast as TEBD from the start on bricks, QFL
-/// circuits and random circuits at max bond 16 and 64, where 16 and 32 lost up to 20% on
-/// some (random, 50 qubits, max bond 16: 468, 521 and 558 ms); GHZ and CX-only circuits,
-/// whose bonds stay at 1 or 2, keep the centred update's speed (TEBD from the start was 4-8x
-/// slower on them).
+/// is smaller). Measured on 2 threads (docs/performance.md): switching at 8 was as fast as
+/// TEBD from the start on bricks, QFL circuits and random circuits at max bond 16 and 64;
+/// switching at 16 or 32 was up to 22% slower (random, 50 qubits, max bond 16: 468, 521
+/// and 558 ms; QFL, 64 qubits, max bond 64: 243, 296, 263 ms), and 32 never switched at
+/// max bond 16 (brick, 100 qubits, 20 layers: 249 against 129 ms). GHZ and CX-only
+/// circuits, whose bonds stay at 1 or 2, keep the centred update's speed (TEBD from the
+/// start was 4-8x slower on them).
 pub const AUTO_TEBD_BOND: usize = 8;
 
 impl UpdateScheme {
