@@ -20,6 +20,8 @@ mod fusion_quantum;
 mod gates;
 #[path = "suite/gradients.rs"]
 mod gradients;
+#[path = "suite/held.rs"]
+mod held;
 #[path = "suite/large.rs"]
 mod large;
 #[path = "suite/metrics.rs"]

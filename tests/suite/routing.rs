@@ -3,6 +3,7 @@
 //! oracle, for both update schemes, with fewer two-site updates on random far-apart pairs.
 
 use proptest::prelude::*;
+use qfl::backend::mps::HOLD_MAX_CUTOFF;
 use qfl::{
     Circuit, DenseState, MpsConfig, MpsState, Parallelism, Routing, StateBackend, Truncation,
     UpdateScheme,
@@ -169,8 +170,10 @@ fn runs_of_gates_on_a_pair_fuse_into_one_update() {
         dense.run(circuit, &theta, &[]).unwrap();
         for update in SCHEMES {
             for blocks in [false, true] {
-                let cfg = config(Routing::Lookahead, update, Truncation::exact())
-                    .with_window_blocks(blocks);
+                // A cutoff just above `HOLD_MAX_CUTOFF` (nothing here is near it), so the
+                // run factors its updates instead of holding the chain's amplitudes.
+                let t = Truncation::exact().with_cutoff(10.0 * HOLD_MAX_CUTOFF);
+                let cfg = config(Routing::Lookahead, update, t).with_window_blocks(blocks);
                 let mut mps = MpsState::new(3, cfg).unwrap();
                 mps.run(circuit, &theta, &[]).unwrap();
                 // Blocks are a centred-update feature; TEBD runs ignore the setting.

@@ -391,6 +391,8 @@ impl AdjointBackend for MpsState {
     type Pair = MpsAdjointPair;
 
     fn into_adjoint_pair(mut self, observable: &Observable) -> Result<(f64, MpsAdjointPair)> {
+        // The backward sweep runs on sites.
+        self.release()?;
         let value = self.mpo_expectation(observable)?;
         let (lambda, scale) = self.apply_observable(observable)?;
         let n = self.n_qubits;

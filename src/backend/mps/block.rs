@@ -299,12 +299,17 @@ impl MpsState {
             }
             fuser.finish();
         }
-        let sites = self.split(data, 1, n, 1, 0, CentreEnd::Right)?;
-        for (j, site) in sites.into_iter().enumerate() {
-            self.sites[j] = site;
+        if self.may_hold() {
+            // The split could not truncate: keep the amplitudes (see `held`).
+            self.hold(data)?;
+        } else {
+            let sites = self.split(data, 1, n, 1, 0, CentreEnd::Right)?;
+            for (j, site) in sites.into_iter().enumerate() {
+                self.sites[j] = site;
+            }
+            self.touch(0, n - 1);
+            self.centre = n - 1;
         }
-        self.touch(0, n - 1);
-        self.centre = n - 1;
         record_swaps(plan, from, plan.steps.len(), layout);
         progress(gates);
         Ok(())

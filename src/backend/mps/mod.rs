@@ -35,12 +35,14 @@
 mod adjoint;
 mod amplitudes;
 mod block;
+mod held;
 mod readout;
 mod routing;
 mod small;
 mod tebd;
 mod truncation;
 
+pub use held::{HOLD_MAX_CUTOFF, HOLD_MAX_QUBITS};
 pub use routing::Routing;
 pub use tebd::{AUTO_TEBD_BOND, AUTO_TEBD_MIN_QUBITS, AUTO_TEBD_STEPS_PER_QUBIT, UpdateScheme};
 
@@ -51,7 +53,7 @@ pub use truncation::{EXACT_CUTOFF, Truncation, TruncationEvent, TruncationReport
 use faer::{Mat, MatRef};
 use num_complex::Complex64 as C64;
 
-use super::{Parallelism, check_gate_qubits};
+use super::{DenseState, Parallelism, check_gate_qubits};
 use crate::circuit::{Action, GateMatrix};
 use crate::error::{Error, Result};
 pub use crate::linalg::SplitMethod;
@@ -281,6 +283,9 @@ pub struct MpsState {
     /// One-qubit density matrices read locally from the Hastings form at the end of the last
     /// TEBD run; cleared by any change of the state.
     local: Option<Vec<[C64; 4]>>,
+    /// The state as its amplitudes, when a run left it so (see `held`); `sites` and
+    /// `centre` are then stale, and every reader and change goes through these.
+    held: Option<DenseState>,
 }
 
 impl MpsState {
@@ -306,6 +311,7 @@ impl MpsState {
             log: TruncationLog::new(n_qubits),
             touched: None,
             local: None,
+            held: None,
         })
     }
 
@@ -315,7 +321,12 @@ impl MpsState {
     }
 
     /// The orthogonality centre (see the module docs for the invariant).
+    /// A state holding its amplitudes ([`holds_amplitudes`](Self::holds_amplitudes)) has
+    /// none until it is split; this is then `n - 1`, where the split leaves it.
     pub fn centre(&self) -> usize {
+        if self.held.is_some() {
+            return self.n_qubits - 1;
+        }
         self.centre
     }
 
@@ -337,6 +348,12 @@ impl MpsState {
 
     /// Largest bond dimension now.
     pub fn max_bond_dimension(&self) -> usize {
+        if self.held.is_some() {
+            return held::held_bond_dimensions(self)
+                .into_iter()
+                .max()
+                .unwrap_or(1);
+        }
         self.sites.iter().map(|s| s.chi_r).max().unwrap_or(1)
     }
 
@@ -351,6 +368,7 @@ impl MpsState {
                 n_qubits: self.n_qubits,
             });
         }
+        self.release()?;
         while self.centre < site {
             self.shift_centre_right();
         }
@@ -363,6 +381,11 @@ impl MpsState {
     /// Largest deviation from the canonical-form invariant (orthonormality of every site
     /// except the centre). Costs a sweep; meant for tests and debugging.
     pub fn canonical_deviation(&self) -> f64 {
+        if self.held.is_some() {
+            return self
+                .with_sites()
+                .map_or(f64::NAN, |s| s.canonical_deviation());
+        }
         let p = self.config.parallelism;
         let mut worst = 0.0f64;
         for (i, site) in self.sites.iter().enumerate() {
@@ -1168,6 +1191,12 @@ impl super::StateBackend for MpsState {
             });
         }
         circuit.check_binding(theta, x)?;
+        if self.run_held(circuit, theta, x, progress)? {
+            return self.check_norm("after running the circuit");
+        }
+        // A held state whose settings no longer let it hold (never: the settings are
+        // fixed) or a TEBD run: on sites.
+        self.release()?;
         if self.config.update != UpdateScheme::Tebd
             && self.run_as_one_block(circuit, theta, x, progress)?
         {
@@ -1187,6 +1216,9 @@ impl super::StateBackend for MpsState {
 
     fn apply_matrix(&mut self, matrix: &GateMatrix, qubits: &[usize]) -> Result<()> {
         check_gate_qubits(self.n_qubits, matrix, qubits)?;
+        if let Some(dense) = self.held_mut() {
+            return dense.apply_matrix(matrix, qubits);
+        }
         self.apply_routed(matrix, qubits)
     }
 
@@ -1209,6 +1241,9 @@ impl super::StateBackend for MpsState {
 
     fn project(&mut self, qubit: usize, outcome: bool) -> Result<f64> {
         super::check_distinct_qubits(self.n_qubits, &[qubit], "projection")?;
+        if let Some(dense) = self.held_mut() {
+            return dense.project(qubit, outcome);
+        }
         self.move_centre(qubit)?;
         let site = &self.sites[qubit];
         let chi_l = site.chi_l;
@@ -1238,17 +1273,26 @@ impl super::StateBackend for MpsState {
     }
 
     fn amplitude(&self, bits: &crate::BitString) -> Result<C64> {
-        self.amplitude_impl(bits)
+        match self.held() {
+            Some(dense) => dense.amplitude(bits),
+            None => self.amplitude_impl(bits),
+        }
     }
 
     fn expectation_pauli(&self, pauli: &crate::PauliString) -> Result<f64> {
-        self.expectation_pauli_impl(pauli)
+        match self.held() {
+            Some(dense) => dense.expectation_pauli(pauli),
+            None => self.expectation_pauli_impl(pauli),
+        }
     }
 
     /// One contraction per term for a few terms; beyond [`MPO_EXPECTATION_TERMS`] terms, one
     /// sweep through the observable's MPO.
     fn expectation(&self, observable: &crate::Observable) -> Result<f64> {
         observable.check(self.n_qubits)?;
+        if let Some(dense) = self.held() {
+            return dense.expectation(observable);
+        }
         if observable.terms().len() > MPO_EXPECTATION_TERMS {
             return self.mpo_expectation(observable);
         }
@@ -1260,16 +1304,24 @@ impl super::StateBackend for MpsState {
     }
 
     fn z_expectations(&self) -> Result<Vec<f64>> {
+        if let Some(dense) = self.held() {
+            return dense.z_expectations();
+        }
         let rdms = self.single_qubit_rdms()?;
         Ok(rdms.iter().map(|r| (r[0] - r[3]).re).collect())
     }
 
     fn marginal_probabilities(&self, qubits: &[usize]) -> Result<Vec<f64>> {
-        self.marginal_impl(qubits)
+        match self.held() {
+            Some(dense) => dense.marginal_probabilities(qubits),
+            None => self.marginal_impl(qubits),
+        }
     }
 
+    /// On sites, also when the state holds its amplitudes (a copy is split), so a seed
+    /// draws the same bit strings whichever form the state is in.
     fn sample(&self, shots: usize, rng: &mut dyn rand::Rng) -> Result<Vec<crate::BitString>> {
-        self.sample_impl(shots, None, rng)
+        self.with_sites()?.sample_impl(shots, None, rng)
     }
 
     fn sample_in_bases(
@@ -1278,19 +1330,29 @@ impl super::StateBackend for MpsState {
         rng: &mut dyn rand::Rng,
     ) -> Result<Vec<crate::BitString>> {
         super::check_bases(self.n_qubits, bases)?;
-        self.sample_impl(bases.len(), Some(bases), rng)
+        self.with_sites()?
+            .sample_impl(bases.len(), Some(bases), rng)
     }
 
     fn norm(&self) -> f64 {
+        if let Some(dense) = self.held() {
+            return dense.norm();
+        }
         let c = &self.sites[self.centre];
         c.data.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt()
     }
 
     fn to_dense(&self) -> Result<Vec<C64>> {
-        self.to_dense_impl()
+        match self.held() {
+            Some(dense) => dense.to_dense(),
+            None => self.to_dense_impl(),
+        }
     }
 
     fn bond_dimensions(&self) -> Vec<usize> {
+        if self.held.is_some() {
+            return held::held_bond_dimensions(self);
+        }
         self.sites[..self.n_qubits - 1]
             .iter()
             .map(|s| s.chi_r)
