@@ -274,6 +274,21 @@ fn apply_doubly_controlled(psi: &mut [C64], u: &[C64; 4], c1: usize, c2: usize, 
     }
 }
 
+/// Applies every gate of `instructions`, in order, to the amplitudes `psi` with fusion.
+pub(super) fn run_instructions(
+    psi: &mut [C64],
+    instructions: &[crate::Instruction],
+    theta: &[f64],
+    x: &[f64],
+) -> crate::error::Result<()> {
+    let mut fuser = Fuser::new(psi);
+    for inst in instructions {
+        fuser.push(inst.gate().action(theta, x)?, inst.qubits());
+    }
+    fuser.finish();
+    Ok(())
+}
+
 impl<'a> Fuser<'a> {
     /// A fuser over the amplitudes `psi` of a chain (`psi.len()` a power of two).
     pub fn new(psi: &'a mut [C64]) -> Self {

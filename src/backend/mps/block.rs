@@ -344,12 +344,7 @@ impl MpsState {
         }
         let mut ops = |data: &mut [C64], chi_l: usize, chi_r: usize| -> Result<()> {
             debug_assert_eq!((chi_l, chi_r), (1, 1), "a chain's edge bonds are 1");
-            let mut fuser = Fuser::new(data);
-            for inst in instructions {
-                fuser.push(inst.gate().action(theta, x)?, inst.qubits());
-            }
-            fuser.finish();
-            Ok(())
+            super::amplitudes::run_instructions(data, instructions, theta, x)
         };
         let centre_end = CentreEnd::Right;
         if !self.apply_small_with(0, n, centre_end, &mut ops)? {

@@ -182,13 +182,7 @@ impl MpsState {
             Some(dense) => dense.amplitudes().to_vec(),
             None => self.amplitudes_of_sites(),
         };
-        {
-            let mut fuser = super::amplitudes::Fuser::new(&mut psi);
-            for inst in instructions {
-                fuser.push(inst.gate().action(theta, x)?, inst.qubits());
-            }
-            fuser.finish();
-        }
+        super::amplitudes::run_instructions(&mut psi, instructions, theta, x)?;
         self.hold(psi)?;
         progress(instructions.len());
         Ok(true)

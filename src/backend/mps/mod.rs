@@ -1194,8 +1194,8 @@ impl super::StateBackend for MpsState {
         if self.run_held(circuit, theta, x, progress)? {
             return self.check_norm("after running the circuit");
         }
-        // A held state whose settings no longer let it hold (never: the settings are
-        // fixed) or a TEBD run: on sites.
+        // Not run on the amplitudes: the run needs sites (a no-op unless the state holds
+        // amplitudes, which `run_held` takes whenever the settings allow).
         self.release()?;
         if self.config.update != UpdateScheme::Tebd
             && self.run_as_one_block(circuit, theta, x, progress)?
