@@ -30,8 +30,8 @@ use std::io::IsTerminal;
 
 use qfl::run::{Counts, for_each_trajectory, sample_counts};
 use qfl::{
-    DenseState, Error, MpsConfig, MpsState, Observable, Parallelism, PauliString, Program, Routing,
-    SplitMethod, StateBackend, SvdBackend, Truncation, UpdateScheme,
+    DenseState, Error, MeasuredCircuit, MpsConfig, MpsState, Observable, Parallelism, PauliString,
+    Program, Routing, SplitMethod, StateBackend, SvdBackend, Truncation, UpdateScheme,
 };
 
 /// Largest qubit count `--backend auto` simulates with the dense state vector.
@@ -511,6 +511,8 @@ struct MpsSummary {
 
 #[derive(Serialize)]
 struct Timings {
+    /// Reading and parsing the file, and lowering a program without mid-circuit
+    /// measurement, reset or `if` to a circuit.
     parse_ms: f64,
     /// The first run's simulation (gates and read-out).
     simulate_ms: f64,
@@ -562,6 +564,7 @@ type ReadZ<B> = fn(&B) -> qfl::Result<(Vec<f64>, &'static str)>;
 
 fn simulate<B: StateBackend + Clone>(
     program: &Program,
+    unitary: Option<&MeasuredCircuit>,
     initial: B,
     observables: &[Observable],
     args: &RunArgs,
@@ -569,7 +572,7 @@ fn simulate<B: StateBackend + Clone>(
 ) -> Result<Outcome, Failure> {
     let n = program.n_qubits();
     let start = Instant::now();
-    if let Ok(split) = program.to_circuit() {
+    if let Some(split) = unitary {
         let mut state = initial;
         // In the order that keeps an MPS centre next to the gates (the same unitary). A
         // bar only where one is drawn: creating even a hidden one cost 1-6 us, a tenth of a
@@ -674,7 +677,12 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         .map(|o| parse_observable(o))
         .collect::<Result<Vec<_>, _>>()?;
     let mps_config = args.mps.config()?;
-    let (program, parse_ms) = read_program(&args.file)?;
+    let (program, read_ms) = read_program(&args.file)?;
+    // Lowered to a circuit once, as part of reading the file (not once per `--repeat`
+    // run): the peers' runners also time their runs from a parsed circuit.
+    let start = Instant::now();
+    let unitary = program.to_circuit().ok();
+    let parse_ms = read_ms + start.elapsed().as_secs_f64() * 1e3;
     let n = program.n_qubits();
     if n == 0 {
         return Err(Failure::Input(format!(
@@ -703,7 +711,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         if args.mps.update != UpdateChoice::Tebd {
             return Err(Failure::Input("--readout local needs --update tebd".into()));
         }
-        if program.to_circuit().is_err() {
+        if unitary.is_none() {
             return Err(Failure::Input(
                 "--readout local is not available for programs with mid-circuit measurement, \
                  reset or if (they run as trajectories, gate by gate)"
@@ -722,6 +730,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         if use_dense {
             simulate(
                 &program,
+                unitary.as_ref(),
                 DenseState::new(n)?,
                 &observables,
                 args,
@@ -741,6 +750,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
             };
             simulate(
                 &program,
+                unitary.as_ref(),
                 MpsState::new(n, config)?,
                 &observables,
                 args,
