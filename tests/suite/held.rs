@@ -3,7 +3,7 @@
 //! only where the split could not truncate.
 
 use proptest::prelude::*;
-use qfl::backend::mps::{HOLD_MAX_CUTOFF, HOLD_MAX_QUBITS};
+use qfl::backend::mps::{HOLD_FROM_START_MAX_QUBITS, HOLD_MAX_CUTOFF, HOLD_MAX_QUBITS};
 use qfl::{
     BitString, Circuit, GateMatrix, MpsConfig, MpsState, Param, PauliString, StateBackend,
     Truncation, UpdateScheme,
@@ -113,7 +113,8 @@ fn assert_reads_alike(held: &MpsState, sites: &MpsState, tol: f64, pauli: &Pauli
 fn holds_only_where_the_split_cannot_truncate() {
     let default = MpsConfig::default();
     let with = |t: Truncation| MpsConfig::default().with_truncation(t);
-    // Up to five qubits every run holds; a 4-qubit chain's bonds are at most 4.
+    // Up to HOLD_FROM_START_MAX_QUBITS every run holds; a 4-qubit chain's bonds are at
+    // most 4.
     assert!(holds(4, &ghz(4), default));
     assert!(holds(
         4,
@@ -133,9 +134,13 @@ fn holds_only_where_the_split_cannot_truncate() {
     assert!(!holds(4, &ghz(4), default.with_window_blocks(false)));
     assert!(!holds(4, &ghz(4), default.with_update(UpdateScheme::Tebd)));
     assert!(holds(4, &ghz(4), default.with_update(UpdateScheme::Auto)));
-    // Six to twelve qubits: once the chain is entangled enough to run on its amplitudes.
-    assert!(holds(8, &brick(8, 6), default));
-    assert!(!holds(8, &ghz(8), default), "bonds of 2 stay on sites");
+    let n = HOLD_FROM_START_MAX_QUBITS;
+    assert!(holds(n, &ghz(n), default));
+    // Longer chains up to HOLD_MAX_QUBITS: once the chain is entangled enough to run on
+    // its amplitudes.
+    let n = HOLD_FROM_START_MAX_QUBITS + 1;
+    assert!(holds(n, &brick(n, 6), default));
+    assert!(!holds(n, &ghz(n), default), "bonds of 2 stay on sites");
     assert!(holds(HOLD_MAX_QUBITS, &brick(HOLD_MAX_QUBITS, 8), default));
     let n = HOLD_MAX_QUBITS + 1;
     assert!(!holds(n, &brick(n, 8), default));

@@ -27,7 +27,7 @@ use std::borrow::Cow;
 
 use num_complex::Complex64 as C64;
 
-use super::{CentreEnd, MpsState, UpdateScheme, block, small};
+use super::{CentreEnd, MpsState, UpdateScheme, block};
 use crate::backend::{DenseState, StateBackend};
 use crate::error::Result;
 
@@ -39,6 +39,15 @@ pub const HOLD_MAX_QUBITS: usize = block::DENSE_MAX_QUBITS;
 /// lossless: `1e-16`, Qiskit Aer's default and qfl's, is the round-off of the squared
 /// amplitudes themselves, so what it may drop is numerical noise.
 pub const HOLD_MAX_CUTOFF: f64 = 1e-16;
+
+/// Chains of at most this many qubits that may hold run every circuit on their amplitudes
+/// from its first gate; longer ones (up to [`HOLD_MAX_QUBITS`]) only from where the plan
+/// finds them entangled (`block`'s dense tail). Measured on QASMBench (2 threads, max bond
+/// 64, in process), holding from the first gate instead of from the dense tail: `simon_n6`
+/// 6.3 -> 3.5 us, `qaoa_n6` 37 -> 22 us, `sat_n7` 16 -> 11 us, `hhl_n7` 102 -> 69 us,
+/// `dnn_n8` 127 -> 94 us, `qpe_n9` 52 -> 36 us; at 10 qubits `ising_n10` gained nothing and
+/// `adder_n10` (bond 1 throughout, Toffolis) took 2x longer on its 1024 amplitudes.
+pub const HOLD_FROM_START_MAX_QUBITS: usize = 9;
 
 impl MpsState {
     /// Whether the state is held as its amplitudes (see the module docs of `held`): a chain
@@ -164,7 +173,7 @@ impl MpsState {
     }
 
     /// Runs the whole circuit on the chain's amplitudes, held, when the state is held
-    /// already or is a chain of at most [`small::MAX_SITES`] qubits that may hold: every
+    /// already or is a chain of at most [`HOLD_FROM_START_MAX_QUBITS`] qubits that may hold: every
     /// gate in circuit order with fusion, no routing, no factorization. Returns `Ok(false)`,
     /// touching nothing, when it does not apply; an error leaves the state as it was.
     pub(super) fn run_held(
@@ -174,7 +183,7 @@ impl MpsState {
         x: &[f64],
         progress: &mut dyn FnMut(usize),
     ) -> Result<bool> {
-        if !self.may_hold() || (self.held.is_none() && self.n_qubits > small::MAX_SITES) {
+        if !self.may_hold() || (self.held.is_none() && self.n_qubits > HOLD_FROM_START_MAX_QUBITS) {
             return Ok(false);
         }
         let instructions = circuit.instructions();

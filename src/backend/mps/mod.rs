@@ -42,7 +42,7 @@ mod small;
 mod tebd;
 mod truncation;
 
-pub use held::{HOLD_MAX_CUTOFF, HOLD_MAX_QUBITS};
+pub use held::{HOLD_FROM_START_MAX_QUBITS, HOLD_MAX_CUTOFF, HOLD_MAX_QUBITS};
 pub use routing::Routing;
 pub use tebd::{AUTO_TEBD_BOND, AUTO_TEBD_MIN_QUBITS, AUTO_TEBD_STEPS_PER_QUBIT, UpdateScheme};
 
@@ -1598,16 +1598,19 @@ mod tests {
             }
             c
         };
-        let (outer, inner) = (circuit(7, 0.3), circuit(5, 1.1));
+        // The outer chain longer than a held one, so that it plans and reports progress
+        // step by step.
+        let wide = HOLD_MAX_QUBITS + 2;
+        let (outer, inner) = (circuit(wide, 0.3), circuit(7, 1.1));
         let config = MpsConfig::default();
         let mut apart = (
+            MpsState::new(wide, config).unwrap(),
             MpsState::new(7, config).unwrap(),
-            MpsState::new(5, config).unwrap(),
         );
         apart.0.run(&outer, &[], &[]).unwrap();
         apart.1.run(&inner, &[], &[]).unwrap();
-        let mut a = MpsState::new(7, config).unwrap();
-        let mut b = MpsState::new(5, config).unwrap();
+        let mut a = MpsState::new(wide, config).unwrap();
+        let mut b = MpsState::new(7, config).unwrap();
         let mut nested = 0;
         a.run_with_progress(&outer, &[], &[], &mut |_| {
             if nested == 0 {
