@@ -26,6 +26,8 @@ mod held;
 mod large;
 #[path = "suite/metrics.rs"]
 mod metrics;
+#[path = "suite/product.rs"]
+mod product;
 #[path = "suite/qasm.rs"]
 mod qasm;
 #[path = "suite/qfl_layer.rs"]

@@ -313,6 +313,17 @@ impl Circuit {
         self.instructions.push(inst);
     }
 
+    /// The circuit of this one's instructions from index `from` on, with the same width,
+    /// parameters and inputs (empty if `from` is past the end).
+    pub(crate) fn tail(&self, from: usize) -> Circuit {
+        Circuit {
+            n_qubits: self.n_qubits,
+            n_params: self.n_params,
+            n_inputs: self.n_inputs,
+            instructions: self.instructions.get(from..).unwrap_or_default().to_vec(),
+        }
+    }
+
     /// Reserves room for `additional` more instructions.
     pub fn reserve(&mut self, additional: usize) {
         self.instructions.reserve(additional);

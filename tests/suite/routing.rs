@@ -155,6 +155,9 @@ fn truncated_lookahead_run_is_consistent() {
 #[test]
 fn runs_of_gates_on_a_pair_fuse_into_one_update() {
     let mut c = Circuit::new(3).unwrap().with_params(20);
+    // Qubit 0 superposed first, so that the CX entangles (on a basis state it would
+    // leave a product state, which runs without any update).
+    c.h(0).unwrap();
     for k in 0..10 {
         c.rz(qfl::Param::theta(2 * k), 0).unwrap();
         c.cx(0, 1).unwrap();

@@ -243,7 +243,7 @@ fn apply_fused(psi: &mut [C64], m: &[C64; 16], a: usize, b: usize) {
 
 /// The `2 x 2` block `u` if the row-major `8 x 8` `m` is `|11><11| (x) u` plus the
 /// identity on the rest (a Toffoli, a doubly controlled rotation), else `None`.
-fn doubly_controlled(m: &[C64]) -> Option<[C64; 4]> {
+pub(super) fn doubly_controlled(m: &[C64]) -> Option<[C64; 4]> {
     if m.len() != 64 {
         return None;
     }

@@ -36,6 +36,7 @@ mod adjoint;
 mod amplitudes;
 mod block;
 mod held;
+mod product;
 mod readout;
 mod routing;
 mod small;
@@ -1197,6 +1198,21 @@ impl super::StateBackend for MpsState {
         // Not run on the amplitudes: the run needs sites (a no-op unless the state holds
         // amplitudes, which `run_held` takes whenever the settings allow).
         self.release()?;
+        // Gates that keep a product state one, on the sites directly (see `product`); the
+        // rest from the first that could entangle.
+        let done = self.run_product_prefix(circuit.instructions(), theta, x)?;
+        let rest;
+        let circuit = match done {
+            0 => circuit,
+            _ => {
+                progress(done);
+                if done == circuit.len() {
+                    return self.check_norm("after running the circuit");
+                }
+                rest = circuit.tail(done);
+                &rest
+            }
+        };
         if self.config.update != UpdateScheme::Tebd
             && self.run_as_one_block(circuit, theta, x, progress)?
         {
