@@ -129,6 +129,7 @@ proptest! {
         prop_assert!(max_dist(&mps.to_dense().unwrap(), dense.amplitudes()) < tol);
         // A gate applied after the run clears the local read-out.
         prop_assert_eq!(tebd.local_z_expectations().is_err(), !ca.is_empty());
+        prop_assert_eq!(tebd.has_local_read_out(), ca.is_empty());
     }
 }
 
@@ -187,6 +188,7 @@ fn truncated_tebd_run_is_consistent() {
 fn local_readout_needs_a_tebd_run() {
     let mut s = MpsState::new(3, MpsConfig::default()).unwrap();
     assert!(s.local_z_expectations().is_err());
+    assert!(!s.has_local_read_out());
     let mut c = Circuit::new(3).unwrap();
     c.h(0).unwrap();
     c.cx(0, 2).unwrap();

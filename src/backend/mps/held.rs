@@ -172,29 +172,29 @@ impl MpsState {
         Ok(Cow::Owned(copy))
     }
 
-    /// Runs the whole circuit on the chain's amplitudes, held, when the state is held
-    /// already or is a chain of at most [`HOLD_FROM_START_MAX_QUBITS`] qubits that may hold: every
-    /// gate in circuit order with fusion, no routing, no factorization. Returns `Ok(false)`,
-    /// touching nothing, when it does not apply; an error leaves the state as it was.
+    /// Whether a run on this state takes the held path ([`run_held`](Self::run_held)): the
+    /// state is held already, or is a chain of at most [`HOLD_FROM_START_MAX_QUBITS`] qubits
+    /// that may hold.
+    pub(super) fn runs_held(&self) -> bool {
+        self.may_hold() && (self.held.is_some() || self.n_qubits <= HOLD_FROM_START_MAX_QUBITS)
+    }
+
+    /// Runs `instructions` on the chain's amplitudes and holds them (see
+    /// [`runs_held`](Self::runs_held) for when): every gate in circuit order with fusion, no
+    /// routing, no factorization. An error leaves the state as it was.
     pub(super) fn run_held(
         &mut self,
-        circuit: &crate::Circuit,
+        instructions: &[crate::Instruction],
         theta: &[f64],
         x: &[f64],
-        progress: &mut dyn FnMut(usize),
-    ) -> Result<bool> {
-        if !self.may_hold() || (self.held.is_none() && self.n_qubits > HOLD_FROM_START_MAX_QUBITS) {
-            return Ok(false);
-        }
-        let instructions = circuit.instructions();
+    ) -> Result<()> {
+        debug_assert!(self.runs_held());
         let mut psi = match &self.held {
             Some(dense) => dense.amplitudes().to_vec(),
             None => self.amplitudes_of_sites(),
         };
         super::amplitudes::run_instructions(&mut psi, instructions, theta, x)?;
-        self.hold(psi)?;
-        progress(instructions.len());
-        Ok(true)
+        self.hold(psi)
     }
 }
 

@@ -409,6 +409,27 @@ impl MpsState {
         worst
     }
 
+    /// The start of a run: the product prefix (see `product`), then, on a state that runs
+    /// held (see `held`), the rest on the amplitudes. Returns how many instructions ran; the
+    /// state is on sites (not held) when that is fewer than all.
+    fn start_run(
+        &mut self,
+        instructions: &[crate::Instruction],
+        theta: &[f64],
+        x: &[f64],
+    ) -> Result<usize> {
+        let done = self.run_product_prefix(instructions, theta, x)?;
+        if done < instructions.len() {
+            if self.runs_held() {
+                self.run_held(&instructions[done..], theta, x)?;
+                return Ok(instructions.len());
+            }
+            // The rest needs sites.
+            self.release()?;
+        }
+        Ok(done)
+    }
+
     /// Marks sites `lo..=hi` as modified.
     fn touch(&mut self, lo: usize, hi: usize) {
         self.local = None;
@@ -1192,23 +1213,18 @@ impl super::StateBackend for MpsState {
             });
         }
         circuit.check_binding(theta, x)?;
-        if self.run_held(circuit, theta, x, progress)? {
-            return self.check_norm("after running the circuit");
-        }
-        // Not run on the amplitudes: the run needs sites (a no-op unless the state holds
-        // amplitudes, which `run_held` takes whenever the settings allow).
-        self.release()?;
-        // Gates that keep a product state one, on the sites directly (see `product`); the
-        // rest from the first that could entangle.
-        let done = self.run_product_prefix(circuit.instructions(), theta, x)?;
+        let done = self.start_run(circuit.instructions(), theta, x)?;
         let rest;
         let circuit = match done {
+            // Nothing ran (an empty circuit too goes on: a TEBD run of it still leaves its
+            // local read-out).
             0 => circuit,
+            _ if done == circuit.len() => {
+                progress(done);
+                return self.check_norm("after running the circuit");
+            }
             _ => {
                 progress(done);
-                if done == circuit.len() {
-                    return self.check_norm("after running the circuit");
-                }
                 rest = circuit.tail(done);
                 &rest
             }

@@ -647,6 +647,14 @@ impl MpsState {
     }
 }
 
+impl MpsState {
+    /// Whether [`local_z_expectations`](Self::local_z_expectations) has values: the state
+    /// was produced by a TEBD run and not changed since (a check that builds no error).
+    pub fn has_local_read_out(&self) -> bool {
+        self.local.is_some()
+    }
+}
+
 /// The SWAP gate in window order.
 /// `rho_i[s, s'] = sum_{l, r} lambda_{i-1}[l]^2 B_i[l, s, r] conj(B_i[l, s', r])`, trace 1.
 fn local_rdms(h: &Hastings) -> Vec<[C64; 4]> {
