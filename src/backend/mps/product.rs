@@ -69,10 +69,16 @@ impl MpsState {
         }
         let mut done = 0;
         let (mut lo, mut hi) = (usize::MAX, 0);
+        let mut outcome = Ok(());
         for inst in instructions {
             let qubits = inst.qubits();
-            if !self.apply_on_product(&inst.gate().action(theta, x)?, qubits) {
-                break;
+            match inst.gate().action(theta, x) {
+                Ok(action) if self.apply_on_product(&action, qubits) => {}
+                Ok(_) => break,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
             }
             for &q in qubits {
                 lo = lo.min(q);
@@ -80,10 +86,11 @@ impl MpsState {
             }
             done += 1;
         }
+        // Marked even when a gate fails to bind: the sites before it have changed.
         if done > 0 {
             self.touch(lo, hi);
         }
-        Ok(done)
+        outcome.map(|()| done)
     }
 
     /// Applies `action` on `qubits` to the product state's sites if the result is a

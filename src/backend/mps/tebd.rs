@@ -645,9 +645,7 @@ impl MpsState {
             }),
         }
     }
-}
 
-impl MpsState {
     /// Whether [`local_z_expectations`](Self::local_z_expectations) has values: the state
     /// was produced by a TEBD run and not changed since (a check that builds no error).
     pub fn has_local_read_out(&self) -> bool {
@@ -655,7 +653,7 @@ impl MpsState {
     }
 }
 
-/// The SWAP gate in window order.
+/// The one-qubit density matrices of the Hastings form:
 /// `rho_i[s, s'] = sum_{l, r} lambda_{i-1}[l]^2 B_i[l, s, r] conj(B_i[l, s', r])`, trace 1.
 fn local_rdms(h: &Hastings) -> Vec<[C64; 4]> {
     h.b.iter()
