@@ -743,9 +743,12 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
                 ReadoutChoice::Local => |s| Ok((s.local_z_expectations()?, "local")),
                 // Local where the run ended in TEBD (UpdateScheme::Tebd, or Auto after its
                 // switch), which is when the local estimate exists.
-                ReadoutChoice::Auto => |s| match s.has_local_read_out() {
-                    true => Ok((s.local_z_expectations()?, "local")),
-                    false => Ok((s.z_expectations()?, "exact")),
+                ReadoutChoice::Auto => |s| {
+                    if s.has_local_read_out() {
+                        Ok((s.local_z_expectations()?, "local"))
+                    } else {
+                        Ok((s.z_expectations()?, "exact"))
+                    }
                 },
             };
             simulate(
