@@ -49,13 +49,19 @@ pub struct DenseState {
 
 /// A raw pointer shared by tasks that touch disjoint indices.
 #[derive(Clone, Copy)]
-struct SharedMut(*mut C64);
+pub(crate) struct SharedMut(*mut C64);
 // SAFETY: every task that holds the pointer reads and writes a set of indices disjoint from
 // every other task's (see `apply_kernel`), so no two threads touch the same element.
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 impl SharedMut {
-    fn get(self) -> *mut C64 {
+    /// The pointer to `amps`' first element; the caller keeps `amps` borrowed while tasks
+    /// use it, and gives the tasks disjoint indices.
+    pub(crate) fn new(amps: &mut [C64]) -> Self {
+        SharedMut(amps.as_mut_ptr())
+    }
+
+    pub(crate) fn get(self) -> *mut C64 {
         self.0
     }
 }
@@ -93,7 +99,7 @@ fn pauli_masks(p: &PauliString) -> (usize, usize, C64) {
 
 /// Inserts a zero bit at each of the (ascending) positions.
 #[inline]
-fn insert_zero_bits(mut b: usize, sorted_positions: &[usize]) -> usize {
+pub(crate) fn insert_zero_bits(mut b: usize, sorted_positions: &[usize]) -> usize {
     for &p in sorted_positions {
         let low = b & ((1usize << p) - 1);
         b = ((b >> p) << (p + 1)) | low;

@@ -779,11 +779,12 @@ fn tebd_update_and_local_readout_agree_when_exact() {
     }
 }
 
-/// On a 14-qubit brick the default run (update auto) switches to TEBD and reads `<Z_i>`
-/// locally; with no truncation at these bonds the values equal the centred update's exact
-/// ones, and `--readout exact` after the same run reads the state held.
+/// On a 14-qubit brick at max bond 128 (no truncation) the default run (update auto)
+/// finishes on the chain's amplitudes and reads `<Z_i>` from the sites; without window
+/// blocks it switches to TEBD and reads them locally, and `--readout exact` after the same
+/// run reads the state held. Every one equals the centred update's exact values.
 #[test]
-fn auto_update_switches_to_local_readout_on_long_chains() {
+fn auto_update_reads_locally_only_where_it_switched_to_tebd() {
     let n = 14;
     let mut qasm = format!("OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[{n}];\n");
     for layer in 0..8 {
@@ -816,14 +817,16 @@ fn auto_update_switches_to_local_readout_on_long_chains() {
     };
     let auto = run(&[]);
     assert_eq!(auto["mps"]["update"], "auto");
-    assert_eq!(auto["mps"]["readout"], "local");
-    let held = run(&["--readout", "exact"]);
+    assert_eq!(auto["mps"]["readout"], "exact");
+    let tebd = run(&["--no-window-blocks"]);
+    assert_eq!(tebd["mps"]["readout"], "local");
+    let held = run(&["--no-window-blocks", "--readout", "exact"]);
     assert_eq!(held["mps"]["readout"], "exact");
     let centre = run(&["--update", "centre"]);
     assert_eq!(centre["mps"]["readout"], "exact");
     let want = z_values(&centre);
     assert_eq!(want.len(), n);
-    for got in [z_values(&auto), z_values(&held)] {
+    for got in [z_values(&auto), z_values(&tebd), z_values(&held)] {
         for (a, b) in got.iter().zip(&want) {
             assert!((a - b).abs() < 1e-10, "{a} against {b}");
         }

@@ -3,8 +3,8 @@
 use num_complex::Complex64 as C64;
 use proptest::prelude::*;
 use qfl::{
-    BitString, DenseState, MpsConfig, MpsState, Pauli, PauliString, SplitMethod, StateBackend,
-    Truncation,
+    BitString, DenseState, MpsConfig, MpsState, Parallelism, Pauli, PauliString, SplitMethod,
+    StateBackend, Truncation, UpdateScheme,
 };
 
 use super::common::{RandomCircuit, max_dist, random_circuit, tolerance};
@@ -25,6 +25,35 @@ fn run_both_with(rc: &RandomCircuit, split: SplitMethod) -> (DenseState, MpsStat
     let mut mps = MpsState::new(n, config).unwrap();
     mps.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
     (dense, mps)
+}
+
+proptest! {
+    #![proptest_config(super::common::proptest_config(32))]
+
+    /// Chains of 13 to 16 qubits may finish a run on their amplitudes (the rule of
+    /// `qfl::backend::mps::AMPLITUDE_TAIL_MAX_QUBITS`), on two threads: centred or `Auto`,
+    /// the state is the dense oracle's.
+    #[test]
+    fn long_chains_equal_dense(rc in random_circuit(13, 16, 160), auto in any::<bool>()) {
+        let n = rc.circuit.n_qubits();
+        let mut dense = DenseState::new(n).unwrap();
+        dense.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+        let update = if auto { UpdateScheme::Auto } else { UpdateScheme::Centre };
+        let config = MpsConfig::default()
+            .with_truncation(Truncation::exact())
+            .with_update(update)
+            .with_parallelism(Parallelism::Rayon(2));
+        let mut mps = MpsState::new(n, config).unwrap();
+        mps.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
+        let tol = tolerance(&rc);
+        let d = max_dist(&mps.to_dense().unwrap(), dense.amplitudes());
+        prop_assert!(d < tol, "amplitudes differ by {d:e} (tol {tol:e})");
+        let (zm, zd) = (mps.z_expectations().unwrap(), dense.z_expectations().unwrap());
+        for q in 0..n {
+            prop_assert!((zm[q] - zd[q]).abs() < tol, "<Z_{q}>: {} vs {}", zm[q], zd[q]);
+        }
+        prop_assert!(mps.canonical_deviation() < 1e-10);
+    }
 }
 
 fn pauli_strategy() -> impl Strategy<Value = Vec<(usize, u8)>> {

@@ -200,18 +200,28 @@ fn local_readout_needs_a_tebd_run() {
 /// Progress counts every instruction once, whichever scheme runs them.
 #[test]
 fn progress_counts_every_instruction() {
-    // 14 qubits: Auto switches to TEBD part way (checked by the local read-out).
+    // 14 qubits: Auto switches to TEBD part way without window blocks, and goes over to
+    // the amplitudes with them (checked by the local read-out).
     let (c, theta) = brick(14, 6, true);
-    for update in [UpdateScheme::Centre, UpdateScheme::Tebd, UpdateScheme::Auto] {
-        let mut s = MpsState::new(14, MpsConfig::default().with_update(update)).unwrap();
+    for (update, blocks) in [
+        (UpdateScheme::Centre, false),
+        (UpdateScheme::Tebd, false),
+        (UpdateScheme::Auto, false),
+        (UpdateScheme::Centre, true),
+        (UpdateScheme::Auto, true),
+    ] {
+        let config = MpsConfig::default()
+            .with_update(update)
+            .with_window_blocks(blocks);
+        let mut s = MpsState::new(14, config).unwrap();
         let mut done = 0;
         s.run_with_progress(&c, &theta, &[], &mut |k| done += k)
             .unwrap();
-        assert_eq!(done, c.len(), "{update:?}");
+        assert_eq!(done, c.len(), "{update:?} blocks {blocks}");
         assert_eq!(
             s.local_z_expectations().is_ok(),
-            update != UpdateScheme::Centre,
-            "{update:?}"
+            update != UpdateScheme::Centre && !blocks,
+            "{update:?} blocks {blocks}"
         );
     }
     let mut ccx = Circuit::new(5).unwrap();
@@ -224,8 +234,13 @@ fn progress_counts_every_instruction() {
     assert_eq!(done, 2);
 }
 
+/// Auto without window blocks: with them, a chain of up to
+/// `qfl::backend::mps::AMPLITUDE_TAIL_MAX_QUBITS` qubits whose max bond lets its updates cost
+/// more than a gate on every amplitude (every exact run below) goes over to its amplitudes
+/// instead of switching to TEBD (`auto_prefers_the_amplitudes_where_they_pay`).
 fn auto_config(truncation: Truncation) -> MpsConfig {
     MpsConfig::default()
+        .with_window_blocks(false)
         .with_truncation(truncation)
         .with_parallelism(Parallelism::Rayon(2))
         .with_update(UpdateScheme::Auto)
@@ -280,6 +295,25 @@ fn auto_switches_on_long_entangled_chains_only() {
     }
     ghz.cx(0, 17).unwrap();
     assert_auto_exact(&ghz, &[], false);
+}
+
+/// With window blocks (the default), Auto on a 14-qubit brick without truncation goes
+/// over to the chain's amplitudes instead of switching to TEBD, and is exact; at max bond
+/// 16 (`16^3 < 2^14`) the chain may not go over, and Auto switches.
+#[test]
+fn auto_prefers_the_amplitudes_where_they_pay() {
+    let (c, theta) = brick(14, 6, true);
+    let mut dense = DenseState::new(14).unwrap();
+    dense.run(&c, &theta, &[]).unwrap();
+    let blocks = |truncation| auto_config(truncation).with_window_blocks(true);
+    let mut mps = MpsState::new(14, blocks(Truncation::exact())).unwrap();
+    mps.run(&c, &theta, &[]).unwrap();
+    assert!(mps.local_z_expectations().is_err(), "switched to TEBD");
+    let d = max_dist(&mps.to_dense().unwrap(), dense.amplitudes());
+    assert!(d < 1e-10, "amplitudes differ by {d:e}");
+    let mut capped = MpsState::new(14, blocks(Truncation::exact().with_max_bond(16))).unwrap();
+    capped.run(&c, &theta, &[]).unwrap();
+    assert!(capped.local_z_expectations().is_ok(), "did not switch");
 }
 
 /// A gate of three or more qubits after the bonds have grown holds the switch back until

@@ -18,7 +18,10 @@
 //! the most significant bit (`docs/conventions.md`).
 
 use num_complex::Complex64 as C64;
+use rayon::prelude::*;
 
+use crate::backend::Parallelism;
+use crate::backend::dense::{SharedMut, insert_zero_bits};
 use crate::circuit::Action;
 
 const ZERO: C64 = C64::new(0.0, 0.0);
@@ -46,6 +49,91 @@ pub(super) struct Fuser<'a> {
     /// product costs about as much as applying a gate (one-qubit gates are always
     /// multiplied: a `2 x 2` product is 8 multiply-adds).
     fuse: bool,
+    /// Whether gates are applied by the threads of the current rayon pool (see
+    /// [`with_parallelism`](Self::with_parallelism)).
+    parallel: bool,
+}
+
+/// Amplitude vectors of at least this many entries (1 MiB) may have their gates applied by
+/// several threads: below that a gate takes a few microseconds, about what handing it to
+/// the pool costs.
+const PARALLEL_MIN_AMPLITUDES: usize = 1 << 16;
+
+/// Index groups per task of a parallel gate.
+const PARALLEL_TASK: usize = 1 << 12;
+
+/// [`apply_one`] by the threads of the current rayon pool.
+fn par_apply_one(psi: &mut [C64], u: &[C64; 4], q: usize) {
+    let b = 1usize << q;
+    if u[1] == ZERO && u[2] == ZERO {
+        let (d0, d1) = (u[0], u[3]);
+        psi.par_chunks_mut(PARALLEL_TASK)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                for (i, z) in chunk.iter_mut().enumerate() {
+                    *z *= if (c * PARALLEL_TASK + i) & b == 0 {
+                        d0
+                    } else {
+                        d1
+                    };
+                }
+            });
+        return;
+    }
+    let ptr = SharedMut::new(psi);
+    let groups = psi.len() / 2;
+    (0..groups)
+        .into_par_iter()
+        .with_min_len(PARALLEL_TASK)
+        .for_each(move |k| {
+            let p = insert_zero_bits(k, &[q]);
+            // SAFETY: `p` has bit q clear and is below `psi.len()`; group `k` alone touches
+            // `p` and `p | b`, both in `psi`, which stays borrowed for the call.
+            unsafe {
+                let (x, y) = (ptr.get().add(p), ptr.get().add(p | b));
+                let (s, t) = (*x, *y);
+                *x = u[0] * s + u[1] * t;
+                *y = u[2] * s + u[3] * t;
+            }
+        });
+}
+
+/// [`apply_fused`] by the threads of the current rayon pool.
+fn par_apply_fused(psi: &mut [C64], m: &[C64; 16], a: usize, b: usize) {
+    let (ba, bb) = (1usize << a, 1usize << b);
+    let off_diagonal = (0..16).filter(|k| k % 5 != 0).all(|k| m[k] == ZERO);
+    if off_diagonal {
+        let d = [m[0], m[5], m[10], m[15]];
+        psi.par_chunks_mut(PARALLEL_TASK)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                for (i, z) in chunk.iter_mut().enumerate() {
+                    let p = c * PARALLEL_TASK + i;
+                    *z *= d[usize::from(p & ba != 0) * 2 + usize::from(p & bb != 0)];
+                }
+            });
+        return;
+    }
+    let offsets = [0, bb, ba, ba | bb];
+    let sorted = [a.min(b), a.max(b)];
+    let ptr = SharedMut::new(psi);
+    let groups = psi.len() / 4;
+    (0..groups)
+        .into_par_iter()
+        .with_min_len(PARALLEL_TASK / 4)
+        .for_each(move |k| {
+            let p = insert_zero_bits(k, &sorted);
+            // SAFETY: `p` has bits a and b clear and is below `psi.len()`; group `k` alone
+            // touches `p | o` for the four offsets, all in `psi`, which stays borrowed.
+            unsafe {
+                let v = offsets.map(|o| *ptr.get().add(p | o));
+                for (r, o) in offsets.iter().enumerate() {
+                    let row = &m[r * 4..r * 4 + 4];
+                    *ptr.get().add(p | o) =
+                        row[0] * v[0] + row[1] * v[1] + row[2] * v[2] + row[3] * v[3];
+                }
+            }
+        });
 }
 
 /// The fewest qubits on which [`Fuser`] fuses two-qubit gates: a `4 x 4` product is 64
@@ -299,6 +387,36 @@ impl<'a> Fuser<'a> {
             pair: None,
             bit_of: (0..n).collect(),
             fuse: n >= FUSE_MIN_QUBITS,
+            parallel: false,
+        }
+    }
+
+    /// Applies gates with the threads of the current rayon pool under
+    /// [`Parallelism::Rayon`] (other than `Rayon(1)`) when there are at least
+    /// [`PARALLEL_MIN_AMPLITUDES`] amplitudes; the default is one thread.
+    pub fn with_parallelism(mut self, parallelism: Parallelism) -> Self {
+        self.parallel = !matches!(parallelism, Parallelism::Sequential | Parallelism::Rayon(1))
+            && self.psi.len() >= PARALLEL_MIN_AMPLITUDES;
+        self
+    }
+
+    /// Applies a two-qubit `action` to bits `(a, b)` (see [`apply_pair`]).
+    fn apply_pair(&mut self, action: &Action, a: usize, b: usize) {
+        if !self.parallel {
+            return apply_pair(self.psi, action, a, b);
+        }
+        match action {
+            Action::One(u) => par_apply_one(self.psi, u, a),
+            _ => par_apply_fused(self.psi, &pair_matrix(action), a, b),
+        }
+    }
+
+    /// Applies the row-major `4 x 4` `m` to bits `(a, b)` (see [`apply_fused`]).
+    fn apply_fused(&mut self, m: &[C64; 16], a: usize, b: usize) {
+        if self.parallel {
+            par_apply_fused(self.psi, m, a, b);
+        } else {
+            apply_fused(self.psi, m, a, b);
         }
     }
 
@@ -306,8 +424,8 @@ impl<'a> Fuser<'a> {
     fn flush_pair(&mut self) {
         if let Some((a, b, op)) = self.pair.take() {
             match op {
-                PairOp::Gate(action) => apply_pair(self.psi, &action, a, b),
-                PairOp::Fused(m) => apply_fused(self.psi, &m, a, b),
+                PairOp::Gate(action) => self.apply_pair(&action, a, b),
+                PairOp::Fused(m) => self.apply_fused(&m, a, b),
             }
         }
     }
@@ -315,7 +433,11 @@ impl<'a> Fuser<'a> {
     /// Applies the pending one-qubit product on `q`.
     fn flush_one(&mut self, q: usize) {
         if let Some(u) = self.one[q].take() {
-            apply_one(self.psi, &u, q);
+            if self.parallel {
+                par_apply_one(self.psi, &u, q);
+            } else {
+                apply_one(self.psi, &u, q);
+            }
         }
     }
 
@@ -375,7 +497,7 @@ impl<'a> Fuser<'a> {
                 if !self.fuse {
                     self.flush_one(a);
                     self.flush_one(b);
-                    apply_pair(self.psi, &action, a, b);
+                    self.apply_pair(&action, a, b);
                     return;
                 }
                 let op = match (self.one[a].take(), self.one[b].take()) {
@@ -404,7 +526,7 @@ impl<'a> Fuser<'a> {
                     n,
                     &action.into_matrix(),
                     qubits,
-                    false,
+                    self.parallel,
                 );
             }
         }
@@ -424,7 +546,7 @@ impl<'a> Fuser<'a> {
                 // is on `bit`.
                 let other = (0..self.bit_of.len()).find(|&o| self.bit_of[o] == q);
                 let other = other.expect("bit_of is a permutation");
-                apply_pair(self.psi, &Action::Swap, q, bit);
+                self.apply_pair(&Action::Swap, q, bit);
                 self.bit_of[other] = bit;
                 self.bit_of[q] = q;
             }
@@ -517,12 +639,15 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((seed >> 33) % m as u64) as usize
         };
-        for n in [2usize, 3, 5, 7] {
-            for round in 0..20 {
+        // 16 qubits: 2^16 amplitudes, the parallel kernels on a pool of two threads.
+        let pool = two_threads();
+        for (n, rounds) in [(2usize, 20), (3, 20), (5, 20), (7, 20), (16, 3)] {
+            for round in 0..rounds {
                 let psi = normalised(values(1 << n, (n * 100 + round) as u64));
                 let mut got = psi.clone();
                 let mut dense = DenseState::from_amplitudes(psi).unwrap();
-                let mut f = Fuser::new(&mut got);
+                let mut f = Fuser::new(&mut got).with_parallelism(Parallelism::Rayon(2));
+                assert_eq!(f.parallel, n == 16);
                 for g in 0..60 {
                     let angle = 0.37 * g as f64 - 1.1;
                     let a = next(n);
@@ -553,13 +678,20 @@ mod tests {
                     dense
                         .apply_matrix(&action.clone().into_matrix(), &qubits)
                         .unwrap();
-                    f.push(action, &qubits);
+                    pool.install(|| f.push(action, &qubits));
                 }
-                f.finish();
+                pool.install(|| f.finish());
                 let d = max_dist(&got, dense.amplitudes());
                 assert!(d < 1e-13, "n {n} round {round}: {d:e}");
             }
         }
+    }
+
+    fn two_threads() -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap()
     }
 
     /// Exchanges relabel qubits without moving amplitudes: a sequence of gates and
@@ -575,12 +707,13 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((seed >> 33) % m as u64) as usize
         };
-        for n in [3usize, 6, 8] {
-            for round in 0..10 {
+        let pool = two_threads();
+        for (n, rounds) in [(3usize, 10), (6, 10), (8, 10), (16, 2)] {
+            for round in 0..rounds {
                 let psi = normalised(values(1 << n, (n * 31 + round) as u64));
                 let mut got = psi.clone();
                 let mut dense = DenseState::from_amplitudes(psi).unwrap();
-                let mut f = Fuser::new(&mut got);
+                let mut f = Fuser::new(&mut got).with_parallelism(Parallelism::Rayon(0));
                 for g in 0..40 {
                     let a = next(n);
                     let b = (a + 1 + next(n - 1)) % n;
@@ -597,10 +730,10 @@ mod tests {
                     if matches!(gate, Gate::Swap) {
                         f.exchange(a, b);
                     } else {
-                        f.push(action, &qubits);
+                        pool.install(|| f.push(action, &qubits));
                     }
                 }
-                f.finish();
+                pool.install(|| f.finish());
                 let d = max_dist(&got, dense.amplitudes());
                 assert!(d < 1e-13, "n {n} round {round}: {d:e}");
             }

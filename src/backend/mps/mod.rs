@@ -43,6 +43,7 @@ mod small;
 mod tebd;
 mod truncation;
 
+pub use block::AMPLITUDE_TAIL_MAX_QUBITS;
 pub use held::{HOLD_FROM_START_MAX_QUBITS, HOLD_MAX_CUTOFF, HOLD_MAX_QUBITS};
 pub use routing::Routing;
 pub use tebd::{AUTO_TEBD_BOND, AUTO_TEBD_MIN_QUBITS, AUTO_TEBD_STEPS_PER_QUBIT, UpdateScheme};
@@ -149,8 +150,10 @@ impl MpsConfig {
     /// truncated; where something is, a block truncates less often. The largest such block
     /// is the whole chain: a chain of at most 12 qubits that has become entangled finishes
     /// the run on its `2^n` amplitudes (gates fused, as a state-vector simulator runs them)
-    /// and is split back into sites once, at the end. On by default; off, every update is
-    /// factored on its own (as Qiskit Aer and prism-q do).
+    /// and is split back into sites once, at the end; so does a chain of up to
+    /// [`AMPLITUDE_TAIL_MAX_QUBITS`] qubits once its bonds make a two-site update dearer
+    /// than a gate on every amplitude (its only truncation is then the split back). On by
+    /// default; off, every update is factored on its own (as Qiskit Aer and prism-q do).
     pub fn with_window_blocks(mut self, on: bool) -> Self {
         self.window_blocks = on;
         self
@@ -1050,9 +1053,8 @@ impl MpsState {
         // counted on chains that may take it); a three-qubit gate counts as
         // `block::DENSE_THREE_QUBIT_WEIGHT` of them.
         let mut multi_from = Vec::new();
-        if (small::MAX_SITES + 1..=block::DENSE_MAX_QUBITS).contains(&self.n_qubits)
-            && self.config.window_blocks
-        {
+        let may_go_dense = self.dense_tail_may_pay();
+        if may_go_dense {
             multi_from.resize(plan.steps.len() + 1, 0usize);
             for (i, step) in plan.steps.iter().enumerate().rev() {
                 let multi = match step {
@@ -1071,10 +1073,12 @@ impl MpsState {
             }
         }
         // UpdateScheme::Auto: the first step from which the rest may run by TEBD (after the
-        // last gate of three or more qubits), if the chain is long enough; from there the
-        // bonds are looked at every `check_every` steps while enough steps are left.
+        // last gate of three or more qubits), if the chain is long enough and may not go
+        // over to its amplitudes; from there the bonds are looked at every `check_every`
+        // steps while enough steps are left.
         let tebd_from = (self.config.update == UpdateScheme::Auto
-            && self.n_qubits > tebd::AUTO_TEBD_MIN_QUBITS)
+            && self.n_qubits > tebd::AUTO_TEBD_MIN_QUBITS
+            && !may_go_dense)
             .then(|| {
                 plan.steps[..plan.home_from]
                     .iter()
