@@ -779,15 +779,15 @@ fn tebd_update_and_local_readout_agree_when_exact() {
     }
 }
 
-/// On a 14-qubit brick at max bond 128 (no truncation) the default run (update auto)
-/// finishes on the chain's amplitudes and reads `<Z_i>` from the sites; without window
+/// On a 14-qubit brick of 14 layers at max bond 128 (no truncation) the default run
+/// (update auto) finishes on the chain's amplitudes and reads `<Z_i>` from the sites; without window
 /// blocks it switches to TEBD and reads them locally, and `--readout exact` after the same
 /// run reads the state held. Every one equals the centred update's exact values.
 #[test]
 fn auto_update_reads_locally_only_where_it_switched_to_tebd() {
     let n = 14;
     let mut qasm = format!("OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[{n}];\n");
-    for layer in 0..8 {
+    for layer in 0..14 {
         for q in 0..n {
             qasm += &format!("ry({}) q[{q}];\n", 0.3 + 0.1 * (layer * n + q) as f64);
         }
@@ -826,9 +826,11 @@ fn auto_update_reads_locally_only_where_it_switched_to_tebd() {
     assert_eq!(centre["mps"]["readout"], "exact");
     let want = z_values(&centre);
     assert_eq!(want.len(), n);
+    // The default cutoff (1e-16 of the weight per cut) lets the schemes differ by up to
+    // about 1e-8 (measured: 3e-10).
     for got in [z_values(&auto), z_values(&tebd), z_values(&held)] {
         for (a, b) in got.iter().zip(&want) {
-            assert!((a - b).abs() < 1e-10, "{a} against {b}");
+            assert!((a - b).abs() < 1e-8, "{a} against {b}");
         }
     }
 }

@@ -1051,20 +1051,23 @@ impl MpsState {
         }
         // Two-qubit gates from step i on, for the switch to the chain's amplitudes (only
         // counted on chains that may take it); a three-qubit gate counts as
-        // `block::DENSE_THREE_QUBIT_WEIGHT` of them.
+        // `block::DENSE_THREE_QUBIT_WEIGHT` of them. On chains of more than
+        // `block::DENSE_MAX_QUBITS` qubits every two-site update counts, routing swaps too
+        // (on the amplitudes those are free relabellings).
         let mut multi_from = Vec::new();
-        let may_go_dense = self.dense_tail_may_pay();
-        if may_go_dense {
+        if self.dense_tail_may_pay() {
+            let long = self.n_qubits > block::DENSE_MAX_QUBITS;
             multi_from.resize(plan.steps.len() + 1, 0usize);
             for (i, step) in plan.steps.iter().enumerate().rev() {
                 let multi = match step {
-                    Step::Swap(_) => 0,
+                    Step::Swap(_) => usize::from(long),
                     Step::Gate { arg_at, .. } if arg_at.len() > 2 => {
                         block::DENSE_THREE_QUBIT_WEIGHT
                     }
                     Step::Gate { arg_at, .. } => usize::from(arg_at.len() > 1),
                     Step::Fused { parts, .. } => usize::from(
-                        plan.parts(*parts)
+                        long || plan
+                            .parts(*parts)
                             .iter()
                             .any(|p| matches!(p, routing::Part::Two { .. })),
                     ),
@@ -1073,12 +1076,11 @@ impl MpsState {
             }
         }
         // UpdateScheme::Auto: the first step from which the rest may run by TEBD (after the
-        // last gate of three or more qubits), if the chain is long enough and may not go
-        // over to its amplitudes; from there the bonds are looked at every `check_every`
-        // steps while enough steps are left.
+        // last gate of three or more qubits), if the chain is long enough; from there the
+        // bonds are looked at every `check_every` steps while enough steps are left, and the
+        // run switches unless it may still go over to its amplitudes.
         let tebd_from = (self.config.update == UpdateScheme::Auto
-            && self.n_qubits > tebd::AUTO_TEBD_MIN_QUBITS
-            && !may_go_dense)
+            && self.n_qubits > tebd::AUTO_TEBD_MIN_QUBITS)
             .then(|| {
                 plan.steps[..plan.home_from]
                     .iter()
@@ -1100,7 +1102,9 @@ impl MpsState {
             if i >= next_check
                 && i + tebd::AUTO_TEBD_STEPS_PER_QUBIT * self.n_qubits <= plan.home_from
             {
-                if self.max_bond_dimension() >= switch_bond {
+                if self.max_bond_dimension() >= switch_bond
+                    && !multi_from.get(i).is_some_and(|&m| self.dense_tail_ahead(m))
+                {
                     return self.run_tebd_from(circuit, plan, i, layout, theta, x, progress);
                 }
                 next_check = i + check_every;
