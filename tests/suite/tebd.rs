@@ -299,9 +299,9 @@ fn auto_switches_on_long_entangled_chains_only() {
 
 /// With window blocks (the default), Auto on a 14-qubit brick of six layers without
 /// truncation goes over to the chain's amplitudes instead of switching to TEBD, and is
-/// exact; at max bond 16 (`16^3 < 2^14`) the chain may not go over, and Auto switches; on a
-/// brick of four layers too few updates are left when the bonds get there, and Auto
-/// switches too.
+/// exact; at max bond 16 the updates stay too cheap for the amplitudes to pay, and Auto
+/// switches; on a brick of 20 qubits at max bond 256 too few updates are left when the bonds
+/// get large, and Auto switches too.
 #[test]
 fn auto_prefers_the_amplitudes_where_they_pay() {
     let (c, theta) = brick(14, 6, true);
@@ -316,11 +316,12 @@ fn auto_prefers_the_amplitudes_where_they_pay() {
     let mut capped = MpsState::new(14, blocks(Truncation::exact().with_max_bond(16))).unwrap();
     capped.run(&c, &theta, &[]).unwrap();
     assert!(capped.local_z_expectations().is_ok(), "did not switch");
-    // Four layers: too few updates left once the bonds are large enough for the split back
-    // to pay, so Auto switches after all.
-    let (short, theta) = brick(14, 4, true);
-    let mut mps = MpsState::new(14, blocks(Truncation::exact())).unwrap();
-    mps.run(&short, &theta, &[]).unwrap();
+    // 20 qubits, ten layers, max bond 256: the bonds reach 128 with too few updates left for
+    // the gates on 2^20 amplitudes and the split back to pay, so Auto switches after all
+    // (as measured: going over took 10% longer).
+    let (wide, theta) = brick(20, 10, false);
+    let mut mps = MpsState::new(20, blocks(Truncation::default().with_max_bond(256))).unwrap();
+    mps.run(&wide, &theta, &[]).unwrap();
     assert!(mps.local_z_expectations().is_ok(), "did not switch");
 }
 

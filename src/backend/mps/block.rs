@@ -211,12 +211,21 @@ const DENSE_HELD_RATIO: usize = 16;
 /// the `n - 1` factorizations of the split back, at the largest cuts.
 const DENSE_GATES_PER_QUBIT: usize = 2;
 
-/// ... and on chains of more than [`DENSE_MAX_QUBITS`] qubits, with at least this many
-/// two-site updates (gates and routing swaps) per qubit left: the split back of `2^n`
-/// amplitudes costs about `4 n` updates at the bond where the switch pays. Measured on 20
-/// qubits at max bond 256: a brick of 10 layers that reaches bond 128 with 57 updates left
-/// ran 10% slower going over than on by TEBD, a long-range brick with 150 left 4x faster.
-const LONG_DENSE_UPDATES_PER_QUBIT: usize = 4;
+/// On chains of more than [`DENSE_MAX_QUBITS`] qubits the rest of a run goes over to the
+/// amplitudes when `remaining * chi^3 >= LONG_DENSE_UPDATES_PER_QUBIT * n * 2^n` for the
+/// two-site updates left (gates and routing swaps: on the amplitudes a swap is a free
+/// relabelling) at the chain's largest bond `chi`: the updates left on the sites, each
+/// about `chi^3` multiply-adds times a constant, against the gates on the amplitudes and
+/// the split back, a few multiply-adds per amplitude per gate and per cut. Measured on 20
+/// qubits (2 threads, in process, docs/performance.md run 2026-12-03-g), with 8:
+///
+/// - max bond 256: a random circuit (1000 gates, far CX) 100 -> 2.1 s; a long-range brick of
+///   10 layers 5.7 -> 1.3 s; a brick of 10 layers, at bond 128 with 57 updates left, stays
+///   on its sites (going over took 10% longer, as with 4 here);
+/// - max bond 64: the random circuit 4.7 -> 1.8 s (about 3000 updates left at bond 64); the
+///   long-range brick (about 200 left) stays on its sites, where it took half the time of
+///   going over.
+const LONG_DENSE_UPDATES_PER_QUBIT: usize = 8;
 
 /// How many two-qubit gates a three-qubit gate counts as in that rule: on the sites it is
 /// routed into a three-site window and costs two factorizations of larger cuts; on the
@@ -227,26 +236,31 @@ const LONG_DENSE_UPDATES_PER_QUBIT: usize = 4;
 pub(super) const DENSE_THREE_QUBIT_WEIGHT: usize = 4;
 
 /// Chains of more than 12 and at most this many qubits may also finish a run on their
-/// amplitudes (as chains of 6 to 12 qubits do once entangled), when their max bond lets the
-/// bonds grow to where a two-site update costs more than a gate on every amplitude: a bond
-/// cap `chi` (the max bond, at most `2^floor(n/2)`) with `chi^3 >= 2^n`, and a run that has
-/// reached such a bond with at least two two-qubit gates per qubit left. The split back is
-/// then the run's only truncation. See [`MpsConfig::with_window_blocks`](super::MpsConfig::with_window_blocks),
+/// amplitudes (as chains of 6 to 12 qubits do once entangled), when the two-site updates
+/// left at the bond the chain has reached cost more than the gates on the amplitudes and
+/// the split back (see `docs/architecture.md`). The split back is then the run's only
+/// truncation. See [`MpsConfig::with_window_blocks`](super::MpsConfig::with_window_blocks),
 /// which turns it off, and `docs/architecture.md`. `2^22` amplitudes are 64 MiB; a gate on
 /// them streams that memory once.
 pub const AMPLITUDE_TAIL_MAX_QUBITS: usize = 22;
 
+/// The rule of [`MpsState::dense_tail_pays`] on a chain of `n` qubits, more than
+/// [`DENSE_MAX_QUBITS`], with `remaining` two-site updates left at a largest bond `bond`.
+fn long_tail_pays(n: usize, remaining: usize, bond: usize) -> bool {
+    remaining >= DENSE_GATES_PER_QUBIT * n
+        && (remaining as u128) * (bond as u128).pow(3)
+            >= (LONG_DENSE_UPDATES_PER_QUBIT * n) as u128 * (1u128 << n)
+}
+
 impl MpsState {
     /// Whether a run on this chain may go over to its amplitudes at all (the plan then
-    /// counts the two-qubit gates left at every step, and [`UpdateScheme::Auto`](super::UpdateScheme::Auto)
-    /// does not switch to TEBD): window blocks on, and either a chain of more than
+    /// counts the two-site updates left at every step, and [`UpdateScheme::Auto`](super::UpdateScheme::Auto)
+    /// may hold its switch to TEBD back): window blocks on, and either a chain of more than
     /// [`MAX_SITES`] and at most [`DENSE_MAX_QUBITS`] qubits, or one of at most
     /// [`AMPLITUDE_TAIL_MAX_QUBITS`] whose bond cap `chi` (the max bond, at most
-    /// `2^floor(n/2)`) has `chi^3 >= 2^n`: a two-site update at the cap (a factorization of
-    /// a `2 chi x 2 chi` matrix, about `chi^3` multiply-adds times a constant) costs more than
-    /// a fused gate on the `2^n` amplitudes (a few multiply-adds per amplitude). Measured on
-    /// 2 threads (docs/performance.md): a random circuit of 1000 gates on 20 qubits at max
-    /// bond 256 (cap 256 >= 102) ran in 100 s as TEBD and in a few seconds on its amplitudes.
+    /// `2^floor(n/2)`) has `64 chi^3 >= 2^n`. Below that a two-site update at the cap is so
+    /// much cheaper than a gate on every amplitude that only tens of updates per qubit
+    /// could pay for going over (see [`LONG_DENSE_UPDATES_PER_QUBIT`]).
     pub(super) fn dense_tail_may_pay(&self) -> bool {
         let n = self.n_qubits;
         if !self.config.window_blocks || n <= MAX_SITES {
@@ -262,7 +276,7 @@ impl MpsState {
                 .max_bond()
                 .unwrap_or(usize::MAX)
                 .min(1 << (n / 2));
-            cap.saturating_pow(3) >= 1 << n
+            cap.saturating_pow(3) * 64 >= 1 << n
         }
     }
 
@@ -274,10 +288,9 @@ impl MpsState {
     ///
     /// - up to [`DENSE_MAX_QUBITS`] qubits, its sites hold at least `2^n /`
     ///   [`DENSE_HELD_RATIO`] numbers;
-    /// - beyond, with at least [`LONG_DENSE_UPDATES_PER_QUBIT`] two-site updates per qubit
-    ///   left (routing swaps counted: `remaining` counts them there), its largest bond `chi`
-    ///   has `chi^3 >= 2^n` (the rule of [`dense_tail_may_pay`](Self::dense_tail_may_pay)
-    ///   at the bond the chain has reached).
+    /// - beyond, `remaining` counts every two-site update, routing swaps too, and with its
+    ///   largest bond `chi`, `remaining * chi^3 >= 8 n 2^n`
+    ///   ([`LONG_DENSE_UPDATES_PER_QUBIT`]).
     pub(super) fn dense_tail_pays(&self, remaining: usize) -> bool {
         let n = self.n_qubits;
         if remaining < DENSE_GATES_PER_QUBIT * n || !self.dense_tail_may_pay() {
@@ -287,37 +300,43 @@ impl MpsState {
             let held: usize = self.sites.iter().map(|s| s.data.len()).sum();
             held * DENSE_HELD_RATIO >= 1 << n
         } else {
-            remaining >= LONG_DENSE_UPDATES_PER_QUBIT * n
-                && self.max_bond_dimension().saturating_pow(3) >= 1 << n
+            long_tail_pays(n, remaining, self.max_bond_dimension())
         }
     }
 
     /// Whether a run with `remaining` two-site updates left (see
     /// [`dense_tail_pays`](Self::dense_tail_pays)) on a chain of more than
-    /// [`DENSE_MAX_QUBITS`] qubits may still go over to its amplitudes with enough of them
-    /// left, allowing `n` updates for every doubling of its largest bond up to the smallest
-    /// `chi` with `chi^3 >= 2^n` (a layer of gates over the chain doubles a bond at most):
-    /// [`UpdateScheme::Auto`](super::UpdateScheme::Auto) holds its switch to TEBD back while
-    /// this is so, and switches at a later check once it is not. Measured on 20 qubits at
-    /// max bond 256 (2 threads, in process): a long-range brick of 10 layers ran in 1.5 s
-    /// held centred and finishing on its amplitudes, against 5.7 s switched to TEBD; a brick
-    /// of 10 layers (bond 128 with 57 updates left) and a QFL circuit of 8 layers, which
-    /// switch, were 10% slower held.
+    /// [`DENSE_MAX_QUBITS`] qubits may still reach a point where going over pays, if its
+    /// largest bond doubles every `n` updates up to the bond cap (a layer of gates over the
+    /// chain doubles a bond at most): [`UpdateScheme::Auto`](super::UpdateScheme::Auto)
+    /// holds its switch to TEBD back while this is so, and switches at a later check once it
+    /// is not. Measured on 20 qubits at max bond 256 (2 threads, in process): a long-range
+    /// brick of 10 layers ran in 1.3 s held centred and finishing on its amplitudes, against
+    /// 5.7 s switched to TEBD; a brick of 10 layers and a QFL circuit of 8 layers, which
+    /// never get there with enough updates left, were 10% slower held centred than switched.
     pub(super) fn dense_tail_ahead(&self, remaining: usize) -> bool {
         let n = self.n_qubits;
         if n <= DENSE_MAX_QUBITS || !self.dense_tail_may_pay() {
             return false;
         }
-        let target = (1usize..)
-            .find(|c| c.saturating_pow(3) >= 1 << n)
-            .unwrap_or(usize::MAX);
+        let cap = self
+            .config
+            .truncation
+            .max_bond()
+            .unwrap_or(usize::MAX)
+            .min(1 << (n / 2));
         let mut bond = self.max_bond_dimension().max(1);
-        let mut doublings = 0;
-        while bond < target {
-            bond *= 2;
-            doublings += 1;
+        let mut left = remaining;
+        loop {
+            if long_tail_pays(n, left, bond) {
+                return true;
+            }
+            if bond >= cap || left < n {
+                return false;
+            }
+            bond = (2 * bond).min(cap);
+            left -= n;
         }
-        remaining >= (LONG_DENSE_UPDATES_PER_QUBIT + doublings) * n
     }
 
     /// Runs steps `from..` of `plan` on the chain's amplitudes: the chain contracted once,
@@ -801,7 +820,9 @@ pub(super) mod tests {
 
     /// Which chains may go over to their amplitudes: six to twelve qubits always (with
     /// window blocks); up to [`AMPLITUDE_TAIL_MAX_QUBITS`] when the bond cap `chi` has
-    /// `chi^3 >= 2^n`; never without window blocks, on one-block chains, or beyond.
+    /// `64 chi^3 >= 2^n`; never without window blocks, on one-block chains, or beyond. And
+    /// when a long chain's rest pays: `remaining * chi^3 >= 8 n 2^n`, and at least `2 n`
+    /// updates left; whether such a point is ahead, the bond doubling every `n` updates.
     #[test]
     fn long_chains_go_over_only_where_the_bond_cap_makes_updates_dear() {
         let may = |n: usize, max_bond: Option<usize>, blocks: bool| {
@@ -819,14 +840,14 @@ pub(super) mod tests {
             (6, Some(2), true, true),
             (12, Some(4), true, true),
             (14, None, true, true),
-            (14, Some(16), true, false),
-            (14, Some(32), true, true),
+            (14, Some(4), true, false),
+            (14, Some(8), true, true),
             (14, None, false, false),
-            (20, Some(64), true, false),
-            (20, Some(128), true, true),
+            (20, Some(16), true, false),
+            (20, Some(32), true, true),
             (20, Some(256), true, true),
-            (22, Some(256), true, true),
-            (22, Some(128), true, false),
+            (22, Some(32), true, false),
+            (22, Some(64), true, true),
             (AMPLITUDE_TAIL_MAX_QUBITS + 1, None, true, false),
         ];
         for (n, max_bond, blocks, want) in cases {
@@ -836,6 +857,43 @@ pub(super) mod tests {
                 "n {n} max bond {max_bond:?}"
             );
         }
+        // 20 qubits: 8 n 2^n = 160 * 2^20.
+        let n = 20;
+        let rule = 160u128 << n;
+        for (remaining, bond) in [(40, 102), (1000, 64), (1 << 16, 8), (57, 256)] {
+            let want = remaining >= 2 * n && remaining as u128 * (bond as u128).pow(3) >= rule;
+            assert_eq!(
+                long_tail_pays(n, remaining, bond),
+                want,
+                "{remaining} at {bond}"
+            );
+        }
+        assert!(!long_tail_pays(n, 39, 1024), "fewer than 2 n updates left");
+        assert!(long_tail_pays(n, 640, 64) && !long_tail_pays(n, 639, 64));
+        let ahead = |max_bond: usize, bond: usize, remaining: usize| {
+            let config =
+                MpsConfig::default().with_truncation(Truncation::default().with_max_bond(max_bond));
+            let mut psi = MpsState::new(n, config).unwrap();
+            // A chain whose middle bond is `bond` (the values do not matter here).
+            psi.sites[9] = super::super::Site {
+                chi_l: 1,
+                chi_r: bond,
+                data: vec![C64::new(0.0, 0.0); 2 * bond],
+            };
+            psi.sites[10] = super::super::Site {
+                chi_l: bond,
+                chi_r: 1,
+                data: vec![C64::new(0.0, 0.0); 2 * bond],
+            };
+            psi.dense_tail_ahead(remaining)
+        };
+        // At bond 8 with cap 256: 5 doublings (100 updates) to 256, where 2 n = 40 more
+        // pay (at 128, 80 more would, after 80).
+        assert!(ahead(256, 8, 140) && !ahead(256, 8, 139));
+        // With cap 64: 3 doublings (60 updates), then 640 at bond 64.
+        assert!(ahead(64, 8, 700) && !ahead(64, 8, 699));
+        // Already at the cap.
+        assert!(ahead(64, 64, 640) && !ahead(64, 64, 639));
     }
 
     /// Exact state of `c` by the dense backend.
