@@ -269,15 +269,16 @@ impl MpsState {
         if n <= DENSE_MAX_QUBITS {
             return true;
         }
-        n <= AMPLITUDE_TAIL_MAX_QUBITS && {
-            let cap = self
-                .config
-                .truncation
-                .max_bond()
-                .unwrap_or(usize::MAX)
-                .min(1 << (n / 2));
-            cap.saturating_pow(3) * 64 >= 1 << n
-        }
+        n <= AMPLITUDE_TAIL_MAX_QUBITS && self.bond_cap().saturating_pow(3) * 64 >= 1 << n
+    }
+
+    /// The largest bond this chain can have: the max bond, at most `2^floor(n/2)`.
+    fn bond_cap(&self) -> usize {
+        self.config
+            .truncation
+            .max_bond()
+            .unwrap_or(usize::MAX)
+            .min(1 << (self.n_qubits / 2))
     }
 
     /// Whether the rest of a plan, with `remaining` two-qubit gates (three-qubit ones
@@ -319,12 +320,7 @@ impl MpsState {
         if n <= DENSE_MAX_QUBITS || !self.dense_tail_may_pay() {
             return false;
         }
-        let cap = self
-            .config
-            .truncation
-            .max_bond()
-            .unwrap_or(usize::MAX)
-            .min(1 << (n / 2));
+        let cap = self.bond_cap();
         let mut bond = self.max_bond_dimension().max(1);
         let mut left = remaining;
         loop {
