@@ -62,23 +62,32 @@ const PARALLEL_MIN_AMPLITUDES: usize = 1 << 16;
 /// Index groups per task of a parallel gate.
 const PARALLEL_TASK: usize = 1 << 12;
 
+/// Multiplies every amplitude `psi[p]` by `factor(p)`, by the threads of the current rayon
+/// pool (a diagonal gate).
+fn par_scale(psi: &mut [C64], factor: impl Fn(usize) -> C64 + Sync) {
+    psi.par_chunks_mut(PARALLEL_TASK)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for (i, z) in chunk.iter_mut().enumerate() {
+                *z *= factor(c * PARALLEL_TASK + i);
+            }
+        });
+}
+
+/// The diagonal of the row-major `4 x 4` `m`, if every entry off it is zero.
+fn diagonal_of(m: &[C64; 16]) -> Option<[C64; 4]> {
+    (0..16)
+        .filter(|k| k % 5 != 0)
+        .all(|k| m[k] == ZERO)
+        .then(|| [m[0], m[5], m[10], m[15]])
+}
+
 /// [`apply_one`] by the threads of the current rayon pool.
 fn par_apply_one(psi: &mut [C64], u: &[C64; 4], q: usize) {
     let b = 1usize << q;
     if u[1] == ZERO && u[2] == ZERO {
         let (d0, d1) = (u[0], u[3]);
-        psi.par_chunks_mut(PARALLEL_TASK)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                for (i, z) in chunk.iter_mut().enumerate() {
-                    *z *= if (c * PARALLEL_TASK + i) & b == 0 {
-                        d0
-                    } else {
-                        d1
-                    };
-                }
-            });
-        return;
+        return par_scale(psi, |p| if p & b == 0 { d0 } else { d1 });
     }
     let ptr = SharedMut::new(psi);
     let groups = psi.len() / 2;
@@ -101,18 +110,10 @@ fn par_apply_one(psi: &mut [C64], u: &[C64; 4], q: usize) {
 /// [`apply_fused`] by the threads of the current rayon pool.
 fn par_apply_fused(psi: &mut [C64], m: &[C64; 16], a: usize, b: usize) {
     let (ba, bb) = (1usize << a, 1usize << b);
-    let off_diagonal = (0..16).filter(|k| k % 5 != 0).all(|k| m[k] == ZERO);
-    if off_diagonal {
-        let d = [m[0], m[5], m[10], m[15]];
-        psi.par_chunks_mut(PARALLEL_TASK)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                for (i, z) in chunk.iter_mut().enumerate() {
-                    let p = c * PARALLEL_TASK + i;
-                    *z *= d[usize::from(p & ba != 0) * 2 + usize::from(p & bb != 0)];
-                }
-            });
-        return;
+    if let Some(d) = diagonal_of(m) {
+        return par_scale(psi, |p| {
+            d[usize::from(p & ba != 0) * 2 + usize::from(p & bb != 0)]
+        });
     }
     let offsets = [0, bb, ba, ba | bb];
     let sorted = [a.min(b), a.max(b)];
@@ -314,9 +315,8 @@ fn apply_pair(psi: &mut [C64], action: &Action, a: usize, b: usize) {
 
 /// Applies the row-major `4 x 4` `m` to qubits `(a, b)` of `psi`.
 fn apply_fused(psi: &mut [C64], m: &[C64; 16], a: usize, b: usize) {
-    let off_diagonal = (0..16).filter(|k| k % 5 != 0).all(|k| m[k] == ZERO);
-    if off_diagonal {
-        return apply_pair(psi, &Action::Diagonal([m[0], m[5], m[10], m[15]]), a, b);
+    if let Some(d) = diagonal_of(m) {
+        return apply_pair(psi, &Action::Diagonal(d), a, b);
     }
     let (ba, bb) = (1usize << a, 1usize << b);
     let offsets = [0, bb, ba, ba | bb];
@@ -402,12 +402,19 @@ impl<'a> Fuser<'a> {
 
     /// Applies a two-qubit `action` to bits `(a, b)` (see [`apply_pair`]).
     fn apply_pair(&mut self, action: &Action, a: usize, b: usize) {
-        if !self.parallel {
-            return apply_pair(self.psi, action, a, b);
-        }
         match action {
+            _ if !self.parallel => apply_pair(self.psi, action, a, b),
             Action::One(u) => par_apply_one(self.psi, u, a),
             _ => par_apply_fused(self.psi, &pair_matrix(action), a, b),
+        }
+    }
+
+    /// Applies the row-major `2 x 2` `u` to bit `q` (see [`apply_one`]).
+    fn apply_one(&mut self, u: &[C64; 4], q: usize) {
+        if self.parallel {
+            par_apply_one(self.psi, u, q);
+        } else {
+            apply_one(self.psi, u, q);
         }
     }
 
@@ -433,11 +440,7 @@ impl<'a> Fuser<'a> {
     /// Applies the pending one-qubit product on `q`.
     fn flush_one(&mut self, q: usize) {
         if let Some(u) = self.one[q].take() {
-            if self.parallel {
-                par_apply_one(self.psi, &u, q);
-            } else {
-                apply_one(self.psi, &u, q);
-            }
+            self.apply_one(&u, q);
         }
     }
 

@@ -55,10 +55,10 @@ pub enum UpdateScheme {
     /// [`AUTO_TEBD_MIN_QUBITS`] qubits it switches to [`Tebd`](Self::Tebd) for the rest of
     /// the plan once some bond reaches [`AUTO_TEBD_BOND`], no gate of three or more qubits
     /// is left (those convert the whole chain in TEBD) and at least
-    /// [`AUTO_TEBD_STEPS_PER_QUBIT`] steps per qubit are. A chain that may finish on its
-    /// amplitudes (up to [`AMPLITUDE_TAIL_MAX_QUBITS`](super::AMPLITUDE_TAIL_MAX_QUBITS)
-    /// qubits with a max bond that lets its updates cost more than a gate on every
-    /// amplitude) stays centred and goes over to them instead. Whether a run switched shows
+    /// [`AUTO_TEBD_STEPS_PER_QUBIT`] steps per qubit are. A chain of up to
+    /// [`AMPLITUDE_TAIL_MAX_QUBITS`](super::AMPLITUDE_TAIL_MAX_QUBITS) qubits that may still
+    /// reach a bond where the updates left cost more than running them on its amplitudes
+    /// stays centred while it may, and goes over to the amplitudes there. Whether a run switched shows
     /// in [`MpsState::local_z_expectations`], which is available exactly when it did.
     Auto,
 }
