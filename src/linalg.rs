@@ -567,24 +567,7 @@ fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit>
         return tall_gram_split(a, parallelism);
     }
     let p = par_for(parallelism, n);
-    let norm2 = a.squared_norm_l2();
-    if !norm2.is_finite() || norm2 == 0.0 {
-        return None;
-    }
-    // The eigensolver reads only the lower triangle, so only that half of A A^H is formed.
-    let mut g = Mat::<C64>::zeros(m, m);
-    faer::linalg::matmul::triangular::matmul(
-        g.as_mut(),
-        faer::linalg::matmul::triangular::BlockStructure::TriangularLower,
-        Accum::Replace,
-        a,
-        faer::linalg::matmul::triangular::BlockStructure::Rectangular,
-        a.adjoint(),
-        faer::linalg::matmul::triangular::BlockStructure::Rectangular,
-        C64::new(1.0, 0.0),
-        p,
-    );
-    let vecs = self_adjoint_eigenvectors(g.as_ref(), norm2, p)?;
+    let (_, vecs) = gram_eigen(a, p)?;
     let mut full = Mat::<C64>::zeros(m, n);
     matmul(
         full.as_mut(),
@@ -646,6 +629,36 @@ pub(crate) fn self_adjoint_eigenvectors(
     trace: f64,
     p: Par,
 ) -> Option<Mat<C64>> {
+    self_adjoint_eigen(g, trace, p).map(|(_, vecs)| vecs)
+}
+
+/// The eigenvalues (non-decreasing) and eigenvectors of `A A^H` (of which only the lower
+/// triangle is formed: the eigensolver reads only that half), with the checks of
+/// [`self_adjoint_eigenvectors`] (the trace `|A|_F^2`); `None` when they fail or `A` is zero
+/// or not finite.
+pub(crate) fn gram_eigen(a: MatRef<'_, C64>, p: Par) -> Option<(Vec<f64>, Mat<C64>)> {
+    let m = a.nrows();
+    let norm2 = a.squared_norm_l2();
+    if !norm2.is_finite() || norm2 == 0.0 {
+        return None;
+    }
+    let mut g = Mat::<C64>::zeros(m, m);
+    faer::linalg::matmul::triangular::matmul(
+        g.as_mut(),
+        faer::linalg::matmul::triangular::BlockStructure::TriangularLower,
+        Accum::Replace,
+        a,
+        faer::linalg::matmul::triangular::BlockStructure::Rectangular,
+        a.adjoint(),
+        faer::linalg::matmul::triangular::BlockStructure::Rectangular,
+        C64::new(1.0, 0.0),
+        p,
+    );
+    self_adjoint_eigen(g.as_ref(), norm2, p)
+}
+
+/// [`self_adjoint_eigenvectors`] with the eigenvalues.
+fn self_adjoint_eigen(g: MatRef<'_, C64>, trace: f64, p: Par) -> Option<(Vec<f64>, Mat<C64>)> {
     let m = g.nrows();
     let params = <faer::linalg::evd::SelfAdjointEvdParams as faer::Auto<C64>>::auto();
     let mut buf = MemBuffer::new(faer::linalg::evd::self_adjoint_evd_scratch::<C64>(
@@ -665,11 +678,12 @@ pub(crate) fn self_adjoint_eigenvectors(
         params.into(),
     )
     .ok()?;
-    let total: f64 = (0..m).map(|i| vals[i].re).sum();
+    let vals: Vec<f64> = (0..m).map(|i| vals[i].re).collect();
+    let total: f64 = vals.iter().sum();
     if !total.is_finite() || (total - trace).abs() > 1e-10 * trace || !all_finite(vecs.as_ref()) {
         return None;
     }
-    Some(vecs)
+    Some((vals, vecs))
 }
 
 /// Test matrices shared by the linear-algebra tests.

@@ -249,6 +249,20 @@ impl Site {
     }
 }
 
+/// The most rows of the left part a split reduces in one factorization
+/// ([`MpsState::left_block`]): its `R x R` eigendecomposition and the cut-by-cut split of
+/// an `R x R` matrix stay small next to the passes over the whole window it saves.
+const BLOCK_ROWS: usize = 256;
+
+/// ... and the fewest sites it takes at once (fewer cuts save too little).
+const BLOCK_MIN_SITES: usize = 3;
+
+/// The smallest eigenvalue of `A A^H`, as a fraction of its trace, with which
+/// [`MpsState::left_block`] goes on: eigenvalues carry an absolute error of about
+/// `R eps` of the trace (`5.7e-14` at `R = 256`), so their square roots are then exact to
+/// about `3e-6` relative, and no cut of the block can see a spurious Schmidt value.
+const BLOCK_MIN_WEIGHT: f64 = 1e-8;
+
 /// Which end of a window the orthogonality centre is left on after a split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CentreEnd {
@@ -613,27 +627,7 @@ impl MpsState {
         let mut cuts = Vec::with_capacity(k - 1);
         match centre_end {
             CentreEnd::Right => {
-                // rest has entries at m + chi * (p + 2^(k-j) * r), read as (2 chi) x (2^(k-j-1) chi_r).
-                let mut chi = chi_l;
-                for j in 0..k - 1 {
-                    let cols = (1usize << (k - j - 1)) * chi_r;
-                    let a = MatRef::from_column_major_slice(&rest, 2 * chi, cols);
-                    let f = linalg::split_left(a, method, p, svd)?;
-                    let (kept, eps, scale) = self.truncate(&f.s, truncation, start + j)?;
-                    sites[j] = Some(Site::from_mat(f.u.as_ref().get(.., ..kept), chi, kept));
-                    let mut next = Vec::with_capacity(kept * cols);
-                    for col in 0..cols {
-                        next.extend(f.rest.col(col).iter().take(kept).map(|z| z * scale));
-                    }
-                    cuts.push((start + j, eps, kept));
-                    rest = next;
-                    chi = kept;
-                }
-                sites[k - 1] = Some(Site {
-                    chi_l: chi,
-                    chi_r,
-                    data: rest,
-                });
+                self.sweep_right(rest, chi_l, k, chi_r, start, &mut sites, &mut cuts)?;
             }
             CentreEnd::Left => {
                 // rest has entries at l + chi_l * (p + 2^(j+1) * m), read as
@@ -679,6 +673,156 @@ impl MpsState {
             .into_iter()
             .map(|s| s.expect("every site of the window is set"))
             .collect())
+    }
+
+    /// The cuts of [`split`](Self::split) towards a centre at the right end: `theta`
+    /// (entries at `l + chi_l * (p + 2^k * r)`) into the `k` entries of `sites`, the last
+    /// one the centre, every cut's truncation pushed to `cuts`. A wide left part of at most
+    /// [`BLOCK_ROWS`] rows is first reduced in one factorization ([`Self::left_block`]).
+    #[allow(clippy::too_many_arguments)]
+    fn sweep_right(
+        &self,
+        theta: Vec<C64>,
+        chi_l: usize,
+        k: usize,
+        chi_r: usize,
+        start: usize,
+        sites: &mut [Option<Site>],
+        cuts: &mut Vec<(usize, f64, usize)>,
+    ) -> Result<()> {
+        if let Some((b, rest, chi)) =
+            self.left_block(&theta, chi_l, k, chi_r, start, sites, cuts)?
+        {
+            return self.sweep_right(rest, chi, k - b, chi_r, start + b, &mut sites[b..], cuts);
+        }
+        let (p, truncation) = (self.config.parallelism, self.config.truncation);
+        let (method, svd) = (self.config.split, self.config.svd);
+        // rest has entries at m + chi * (p + 2^(k-j) * r), read as (2 chi) x (2^(k-j-1) chi_r).
+        let mut rest = theta;
+        let mut chi = chi_l;
+        for j in 0..k - 1 {
+            let cols = (1usize << (k - j - 1)) * chi_r;
+            let a = MatRef::from_column_major_slice(&rest, 2 * chi, cols);
+            let f = linalg::split_left(a, method, p, svd)?;
+            let (kept, eps, scale) = self.truncate(&f.s, truncation, start + j)?;
+            sites[j] = Some(Site::from_mat(f.u.as_ref().get(.., ..kept), chi, kept));
+            let mut next = Vec::with_capacity(kept * cols);
+            for col in 0..cols {
+                next.extend(f.rest.col(col).iter().take(kept).map(|z| z * scale));
+            }
+            cuts.push((start + j, eps, kept));
+            rest = next;
+            chi = kept;
+        }
+        sites[k - 1] = Some(Site {
+            chi_l: chi,
+            chi_r,
+            data: rest,
+        });
+        Ok(())
+    }
+
+    /// The first `b` sites of [`sweep_right`](Self::sweep_right)'s split in one
+    /// factorization, when the left part of `theta` of `b + 1` sites is a wide matrix `A` of
+    /// `R = chi_l 2^(b+1)` rows (at least [`BLOCK_MIN_SITES`] + 1 sites, at most
+    /// [`BLOCK_ROWS`] rows and the max bond, more columns than rows; the first cuts when a
+    /// chain's amplitudes are split back into sites). The cut-by-cut split costs one pass over
+    /// all of `theta` per cut; here `A A^H = U diag(w) U^H` once, and `M = U diag(sqrt w)`,
+    /// which has the same left reduced state (`M M^H = A A^H`), is split into sites
+    /// `0..b` cut by cut at the cost of an `R x R` matrix: every cut sees the Schmidt
+    /// values and vectors of `A`, so the sites and their truncation are those of the
+    /// cut-by-cut split (to round-off, up to a unitary on each bond). The rest is then
+    /// `L^H A`, `L` the isometry of the new sites, renormalized as each cut renormalizes;
+    /// returns `b`, it and its left bond. `None` (nothing done) when `A A^H` has an eigenvalue
+    /// below [`BLOCK_MIN_WEIGHT`] of its trace: a square root is only as exact as the
+    /// eigenvalue, so a nearly rank-deficient `A` takes the cut-by-cut split, whose weights
+    /// are exact row norms (see `linalg::gram_split`).
+    #[allow(clippy::too_many_arguments)]
+    fn left_block(
+        &self,
+        theta: &[C64],
+        chi_l: usize,
+        k: usize,
+        chi_r: usize,
+        start: usize,
+        sites: &mut [Option<Site>],
+        cuts: &mut Vec<(usize, f64, usize)>,
+    ) -> Result<Option<(usize, Vec<C64>, usize)>> {
+        let cap = BLOCK_ROWS.min(self.config.truncation.max_bond().unwrap_or(usize::MAX));
+        // The most sites b with R = chi_l 2^(b+1) <= cap and the (b+1)-site part wide.
+        let mut b = 0;
+        while b + 2 < k
+            && chi_l << (b + 2) <= cap
+            && (chi_l << (b + 2)) <= (1usize << (k - b - 2)) * chi_r
+        {
+            b += 1;
+        }
+        if b < BLOCK_MIN_SITES {
+            return Ok(None);
+        }
+        let rows = chi_l << (b + 1);
+        let cols = theta.len() / rows;
+        let p = linalg::par_for(self.config.parallelism, cols);
+        let a = MatRef::from_column_major_slice(theta, rows, cols);
+        let Some((w, u)) = linalg::gram_eigen(a, p) else {
+            return Ok(None);
+        };
+        let total: f64 = w.iter().sum();
+        if w.iter().any(|&x| x < BLOCK_MIN_WEIGHT * total) {
+            return Ok(None);
+        }
+        let mut m = Vec::with_capacity(rows * rows);
+        for (t, x) in w.iter().enumerate() {
+            let r = x.sqrt();
+            m.extend(u.col(t).iter().map(|z| z * r));
+        }
+        let mut inner: Vec<Option<Site>> = vec![None; b + 1];
+        self.sweep_right(m, chi_l, b + 1, rows, start, &mut inner, cuts)?;
+        // L: the new sites 0..b as a (chi_l 2^b) x chi matrix, one site at a time.
+        let mut l = Mat::<C64>::identity(chi_l, chi_l);
+        for (j, site) in inner.iter().take(b).enumerate() {
+            let site = site.as_ref().expect("the inner sweep sets every site");
+            let mut next = Mat::<C64>::zeros(2 * l.nrows(), site.chi_r);
+            let s = site.as_ls_r();
+            for bit in 0..2 {
+                let (r0, h) = (bit * l.nrows(), site.chi_l);
+                faer::linalg::matmul::matmul(
+                    next.as_mut().subrows_mut(r0, l.nrows()),
+                    faer::Accum::Replace,
+                    l.as_ref(),
+                    s.subrows(bit * h, h),
+                    C64::new(1.0, 0.0),
+                    faer::Par::Seq,
+                );
+            }
+            l = next;
+            sites[j] = Some(site.clone());
+            debug_assert_eq!(l.nrows(), chi_l << (j + 1));
+        }
+        let chi = l.ncols();
+        // rest = L^H A, A read as (R / 2) x (2 cols): entries at m + chi * (p + 2 r).
+        let mut rest = Mat::<C64>::zeros(chi, 2 * cols);
+        faer::linalg::matmul::matmul(
+            rest.as_mut(),
+            faer::Accum::Replace,
+            l.adjoint(),
+            MatRef::from_column_major_slice(theta, rows / 2, 2 * cols),
+            C64::new(1.0, 0.0),
+            p,
+        );
+        let norm = rest.norm_l2();
+        let want = total.sqrt();
+        if !norm.is_finite() || norm == 0.0 {
+            return Err(Error::NonFinite {
+                context: format!("left block of {b} sites from bond {start}"),
+            });
+        }
+        let scale = want / norm;
+        let mut data = Vec::with_capacity(chi * 2 * cols);
+        for j in 0..2 * cols {
+            data.extend(rest.col(j).iter().map(|z| z * scale));
+        }
+        Ok(Some((b, data, chi)))
     }
 
     /// Applies the truncation rule to singular values `s`, checking the norm first.
@@ -1413,6 +1557,92 @@ mod tests {
     use super::*;
     use crate::circuit::{Gate, Instruction};
     use routing::ArgAt;
+
+    /// The cut-by-cut truncated split, independently: the state projected at each cut in
+    /// turn, left to right, onto the left singular vectors (faer's SVD) that `truncation`
+    /// keeps, and renormalized. Qubit `j` is bit `j` of an index.
+    fn projected(amps: &[C64], n: usize, truncation: Truncation) -> Vec<C64> {
+        let mut psi = amps.to_vec();
+        for j in 0..n - 1 {
+            let rows = 1usize << (j + 1);
+            let a = MatRef::from_column_major_slice(&psi, rows, psi.len() / rows);
+            let svd = a.thin_svd().unwrap();
+            let s: Vec<f64> = (0..svd.S().dim()).map(|t| svd.S()[t].re).collect();
+            let (kept, _) = truncation.keep(&s);
+            let u = svd.U().get(.., ..kept);
+            let p = u * (u.adjoint() * a);
+            let norm = p.norm_l2();
+            psi = (0..p.ncols())
+                .flat_map(|c| p.col(c).iter().map(|z| z / norm).collect::<Vec<_>>())
+                .collect();
+        }
+        psi
+    }
+
+    /// A split back from a chain's amplitudes whose left part takes one factorization
+    /// (`left_block`: 10 to 12 qubits, exact and truncating to max bond 16 and 64, and with
+    /// a cutoff that drops a weak direction at the block's first cut) gives the state of
+    /// the cut-by-cut truncated split, to round-off, with the same bonds.
+    #[test]
+    fn a_left_block_splits_as_cut_by_cut() {
+        let cases = [
+            (10usize, 64usize, 1e-16, 3u64),
+            (12, 64, 1e-16, 4),
+            (12, 16, 1e-16, 5),
+            (11, 16, 1e-16, 6),
+            (12, 16, 1e-4, 7),
+        ];
+        for (n, max_bond, cutoff, seed) in cases {
+            let mut amps = block::tests::values(1 << n, seed);
+            if cutoff > 1e-16 {
+                // Qubit 0 nearly |0>: a Schmidt weight of about 1e-5 at cut 0.
+                for (i, z) in amps.iter_mut().enumerate() {
+                    if i & 1 == 1 {
+                        *z *= 3e-3;
+                    }
+                }
+            }
+            let norm = amps.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt();
+            let amps: Vec<C64> = amps.iter().map(|z| z / norm).collect();
+            let truncation = Truncation::default()
+                .with_max_bond(max_bond)
+                .with_cutoff(cutoff);
+            let config = MpsConfig::default().with_truncation(truncation);
+            let mut psi = MpsState::new(n, config).unwrap();
+            let mut sites = vec![None; n];
+            let taken = psi
+                .left_block(&amps, 1, n, 1, 0, &mut sites, &mut Vec::new())
+                .unwrap()
+                .map(|(b, _, _)| b);
+            assert!(
+                taken.is_some_and(|b| b >= BLOCK_MIN_SITES),
+                "n {n}: {taken:?}"
+            );
+            let got = psi
+                .split(amps.clone(), 1, n, 1, 0, CentreEnd::Right)
+                .unwrap();
+            for (j, site) in got.into_iter().enumerate() {
+                psi.sites[j] = site;
+            }
+            let want = projected(&amps, n, truncation);
+            let got = psi.amplitudes_of_sites();
+            let overlap: C64 = got.iter().zip(&want).map(|(g, w)| g.conj() * w).sum();
+            assert!(
+                (overlap.norm() - 1.0).abs() < 1e-10,
+                "n {n} max bond {max_bond}: overlap {overlap}"
+            );
+            for j in 0..n - 1 {
+                let full = (1usize << (j + 1)).min(1 << (n - j - 1));
+                // With qubit 0 split off, bond j has at most 2^j values on its left.
+                let full = if cutoff > 1e-16 {
+                    full.min(1 << j)
+                } else {
+                    full
+                };
+                assert_eq!(psi.sites[j].chi_r, full.min(max_bond), "n {n} bond {j}");
+            }
+        }
+    }
 
     /// Every gate form folded into a two-site update equals the product with its full
     /// matrix re-indexed to the window (`window_matrix`), for every placement on the window.
