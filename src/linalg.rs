@@ -520,6 +520,9 @@ pub(crate) struct LeftSplit {
     pub u: Mat<C64>,
     pub s: Vec<f64>,
     pub rest: Mat<C64>,
+    /// The weight (squared norm) of `A` outside the directions returned: 0 but for
+    /// [`split_left_keeping`]'s splits that computed only the directions a truncation keeps.
+    pub tail: f64,
 }
 
 /// Splits `a` into a left isometry and a remainder by `method`; see [`SplitMethod`].
@@ -529,6 +532,22 @@ pub(crate) fn split_left(
     parallelism: Parallelism,
     svd: SvdBackend,
 ) -> Result<LeftSplit> {
+    split_left_keeping(a, method, parallelism, svd, |_| None)
+}
+
+/// [`split_left`], where `certain` may say from the Gram eigenvalues (non-decreasing) that a
+/// truncation will keep exactly the directions of the `k` largest (see
+/// `Truncation::certain_keep`): a wide `a` split by the Gram matrix then has only those `k`
+/// rows of `U^H A` computed, and the weight of the rest returned as
+/// [`tail`](LeftSplit::tail). When the target bond is well below the cut's rank this saves
+/// most of the split's largest product.
+pub(crate) fn split_left_keeping(
+    a: MatRef<'_, C64>,
+    method: SplitMethod,
+    parallelism: Parallelism,
+    svd: SvdBackend,
+    certain: impl Fn(&[f64]) -> Option<usize>,
+) -> Result<LeftSplit> {
     let (m, n) = a.shape();
     if svd == SvdBackend::Faer
         && jacobi::takes(m, n)
@@ -537,7 +556,7 @@ pub(crate) fn split_left(
         return Ok(f);
     }
     if method == SplitMethod::Gram
-        && let Some(f) = gram_split(a, parallelism)
+        && let Some(f) = gram_split(a, parallelism, certain)
     {
         return Ok(f);
     }
@@ -548,6 +567,7 @@ pub(crate) fn split_left(
         u: f.u,
         s: f.s,
         rest,
+        tail: 0.0,
     })
 }
 
@@ -561,13 +581,26 @@ pub(crate) fn split_left(
 /// row norms are exact weights of the (orthonormal) directions `u_t`, so what truncation
 /// discards and the discarded weight it records are exact; directions the eigensolver could
 /// not resolve (a cluster of tiny eigenvalues) carry at most about `eps |A|^2` of weight each.
-fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit> {
+///
+/// With `certain` (see [`split_left_keeping`]) saying `k`, only the eigenvectors of the `k`
+/// largest eigenvalues are applied, and the weight they leave out is `|A|_F^2` less theirs.
+fn gram_split(
+    a: MatRef<'_, C64>,
+    parallelism: Parallelism,
+    certain: impl Fn(&[f64]) -> Option<usize>,
+) -> Option<LeftSplit> {
     let (m, n) = a.shape();
     if m > n {
         return tall_gram_split(a, parallelism);
     }
     let p = par_for(parallelism, n);
-    let (_, vecs) = gram_eigen(a, p)?;
+    let (vals, vecs) = gram_eigen(a, p)?;
+    // Eigenvalues are non-decreasing: the k largest are the last k columns.
+    let (vecs, tail) = match certain(&vals) {
+        Some(k) if k < m => (vecs.as_ref().subcols(m - k, k).to_owned(), true),
+        _ => (vecs, false),
+    };
+    let m = vecs.ncols();
     let mut full = Mat::<C64>::zeros(m, n);
     matmul(
         full.as_mut(),
@@ -589,9 +622,14 @@ fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit>
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&x, &y| norms[y].total_cmp(&norms[x]));
     let s: Vec<f64> = order.iter().map(|&t| norms[t]).collect();
-    let u = Mat::<C64>::from_fn(m, m, |i, t| vecs[(i, order[t])]);
+    let u = Mat::<C64>::from_fn(vecs.nrows(), m, |i, t| vecs[(i, order[t])]);
     let rest = Mat::<C64>::from_fn(m, n, |t, j| full[(order[t], j)]);
-    Some(LeftSplit { u, s, rest })
+    let tail = if tail {
+        (a.squared_norm_l2() - s.iter().map(|x| x * x).sum::<f64>()).max(0.0)
+    } else {
+        0.0
+    };
+    Some(LeftSplit { u, s, rest, tail })
 }
 
 /// [`gram_split`] of a tall `a` (`m > n`, the cuts near the right end of a chain, or a
@@ -604,7 +642,7 @@ fn gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit>
 /// [`gram_split`] has checked `U_R` (a non-finite `A` makes `R`, so that split, decline).
 fn tall_gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftSplit> {
     let (q, r) = thin_qr(a, parallelism);
-    let f = gram_split(r.as_ref(), parallelism)?;
+    let f = gram_split(r.as_ref(), parallelism, |_| None)?;
     let mut u = Mat::<C64>::zeros(a.nrows(), f.u.ncols());
     matmul(
         u.as_mut(),
@@ -618,23 +656,13 @@ fn tall_gram_split(a: MatRef<'_, C64>, parallelism: Parallelism) -> Option<LeftS
         u,
         s: f.s,
         rest: f.rest,
+        tail: 0.0,
     })
-}
-
-/// Eigenvectors (columns, eigenvalues non-decreasing) of the self-adjoint `g` of which only
-/// the lower triangle is read, or `None` if the eigensolver fails, its output is not finite,
-/// or its eigenvalues do not add up to `trace` (`|A|_F^2` for a Gram matrix `g = A A^H`).
-pub(crate) fn self_adjoint_eigenvectors(
-    g: MatRef<'_, C64>,
-    trace: f64,
-    p: Par,
-) -> Option<Mat<C64>> {
-    self_adjoint_eigen(g, trace, p).map(|(_, vecs)| vecs)
 }
 
 /// The eigenvalues (non-decreasing) and eigenvectors of `A A^H` (of which only the lower
 /// triangle is formed: the eigensolver reads only that half), with the checks of
-/// [`self_adjoint_eigenvectors`] (the trace `|A|_F^2`); `None` when they fail or `A` is zero
+/// [`self_adjoint_eigen`] (the trace `|A|_F^2`); `None` when they fail or `A` is zero
 /// or not finite.
 pub(crate) fn gram_eigen(a: MatRef<'_, C64>, p: Par) -> Option<(Vec<f64>, Mat<C64>)> {
     let m = a.nrows();
@@ -657,8 +685,14 @@ pub(crate) fn gram_eigen(a: MatRef<'_, C64>, p: Par) -> Option<(Vec<f64>, Mat<C6
     self_adjoint_eigen(g.as_ref(), norm2, p)
 }
 
-/// [`self_adjoint_eigenvectors`] with the eigenvalues.
-fn self_adjoint_eigen(g: MatRef<'_, C64>, trace: f64, p: Par) -> Option<(Vec<f64>, Mat<C64>)> {
+/// Eigenvalues (non-decreasing) and eigenvectors (columns) of the self-adjoint `g` of which only
+/// the lower triangle is read, or `None` if the eigensolver fails, its output is not finite,
+/// or its eigenvalues do not add up to `trace` (`|A|_F^2` for a Gram matrix `g = A A^H`).
+pub(crate) fn self_adjoint_eigen(
+    g: MatRef<'_, C64>,
+    trace: f64,
+    p: Par,
+) -> Option<(Vec<f64>, Mat<C64>)> {
     let m = g.nrows();
     let params = <faer::linalg::evd::SelfAdjointEvdParams as faer::Auto<C64>>::auto();
     let mut buf = MemBuffer::new(faer::linalg::evd::self_adjoint_evd_scratch::<C64>(
@@ -1011,7 +1045,7 @@ mod tests {
             (200, 37, 20, 4.0),
         ] {
             let a = test_support::random_matrix(m, n, r, spread, (m * 7 + n) as u64);
-            let f = gram_split(a.as_ref(), Parallelism::Sequential)
+            let f = gram_split(a.as_ref(), Parallelism::Sequential, |_| None)
                 .unwrap_or_else(|| panic!("{m}x{n}: the reduced Gram split declined"));
             check_split(&a, &f, "tall gram");
             let svd = checked_svd(a.as_ref(), Parallelism::Sequential, SvdBackend::Faer).unwrap();
@@ -1025,9 +1059,57 @@ mod tests {
         // Non-finite and zero input decline (the caller's SVD then reports or handles it).
         let mut bad = test_support::random_matrix(20, 4, 4, 0.0, 3);
         bad[(7, 1)] = C64::new(f64::NAN, 0.0);
-        assert!(gram_split(bad.as_ref(), Parallelism::Sequential).is_none());
+        assert!(gram_split(bad.as_ref(), Parallelism::Sequential, |_| None).is_none());
         let zero = Mat::<C64>::zeros(20, 4);
-        assert!(gram_split(zero.as_ref(), Parallelism::Sequential).is_none());
+        assert!(gram_split(zero.as_ref(), Parallelism::Sequential, |_| None).is_none());
+    }
+
+    /// A wide Gram split told that a truncation keeps the `k` largest directions returns
+    /// those: orthonormal, with the SVD's `k` largest singular values, `rest = U^H A`, and
+    /// the weight of the others as its tail; without `certain`, every direction and no tail.
+    #[test]
+    fn a_split_keeping_k_returns_the_k_largest_and_the_tail() {
+        for &(m, n, k, spread, par) in &[
+            (8, 40, 3, 2.0, Parallelism::Sequential),
+            (64, 256, 16, 6.0, Parallelism::Sequential),
+            (160, 300, 100, 3.0, Parallelism::Rayon(2)),
+        ] {
+            let a = test_support::random_matrix(m, n, m, spread, (m + k) as u64);
+            let svd = checked_svd(a.as_ref(), Parallelism::Sequential, SvdBackend::Faer).unwrap();
+            let f = split_left_keeping(a.as_ref(), SplitMethod::Gram, par, SvdBackend::Faer, |w| {
+                assert_eq!(w.len(), m);
+                Some(k)
+            })
+            .unwrap();
+            assert_eq!(
+                (f.u.ncols(), f.s.len(), f.rest.nrows()),
+                (k, k, k),
+                "{m}x{n}"
+            );
+            let scale = svd.s[0] * svd.s[0];
+            for (x, y) in f.s.iter().zip(&svd.s) {
+                assert!((x * x - y * y).abs() < 1e-12 * scale, "{m}x{n}: {x} vs {y}");
+            }
+            let tail: f64 = svd.s[k..].iter().map(|x| x * x).sum();
+            assert!(
+                (f.tail - tail).abs() < 1e-12 * scale,
+                "{m}x{n}: tail {}",
+                f.tail
+            );
+            let gram = f.u.adjoint() * &f.u;
+            let projected = f.u.adjoint() * &a;
+            for i in 0..k {
+                for j in 0..k {
+                    let want = if i == j { 1.0 } else { 0.0 };
+                    assert!((gram[(i, j)] - C64::new(want, 0.0)).norm() < 1e-12);
+                }
+                for j in 0..n {
+                    assert!((projected[(i, j)] - f.rest[(i, j)]).norm() < 1e-12);
+                }
+            }
+            let all = split_left(a.as_ref(), SplitMethod::Gram, par, SvdBackend::Faer).unwrap();
+            assert_eq!((all.s.len(), all.tail), (m, 0.0));
+        }
     }
 
     #[test]

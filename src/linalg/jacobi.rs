@@ -378,6 +378,7 @@ pub(crate) fn split_left(a: MatRef<'_, C64>) -> Option<LeftSplit> {
             u: Mat::<C64>::from_fn(m, k, |i, t| f.u(i, t)),
             s: f.s().to_vec(),
             rest: Mat::<C64>::from_fn(k, n, |t, j| f.rest(t, j)),
+            tail: 0.0,
         })
     };
     WORK.with(|cell| match cell.try_borrow_mut() {

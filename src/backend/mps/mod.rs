@@ -703,8 +703,8 @@ impl MpsState {
         for j in 0..k - 1 {
             let cols = (1usize << (k - j - 1)) * chi_r;
             let a = MatRef::from_column_major_slice(&rest, 2 * chi, cols);
-            let f = linalg::split_left(a, method, p, svd)?;
-            let (kept, eps, scale) = self.truncate(&f.s, truncation, start + j)?;
+            let f = linalg::split_left_keeping(a, method, p, svd, |w| truncation.certain_keep(w))?;
+            let (kept, eps, scale) = self.truncate_tail(&f.s, f.tail, truncation, start + j)?;
             sites[j] = Some(Site::from_mat(f.u.as_ref().get(.., ..kept), chi, kept));
             let mut next = Vec::with_capacity(kept * cols);
             for col in 0..cols {
@@ -825,6 +825,25 @@ impl MpsState {
         Ok(Some((b, data, chi)))
     }
 
+    /// [`truncate`](Self::truncate) of a split that returned only the directions the
+    /// truncation keeps, the rest of the weight `tail` (0: all of them): those are kept, and
+    /// the tail is what is discarded.
+    fn truncate_tail(
+        &self,
+        s: &[f64],
+        tail: f64,
+        truncation: Truncation,
+        bond: usize,
+    ) -> Result<(usize, f64, f64)> {
+        if tail == 0.0 {
+            return self.truncate(s, truncation, bond);
+        }
+        let kept_weight: f64 = s.iter().map(|x| x * x).sum();
+        let total = kept_weight + tail;
+        Self::check_norm(&self.config, total.sqrt(), bond)?;
+        Ok((s.len(), tail / total, 1.0 / kept_weight.sqrt()))
+    }
+
     /// Applies the truncation rule to singular values `s`, checking the norm first.
     /// Returns (kept, discarded fraction, rescale factor for the kept values).
     fn truncate(
@@ -845,7 +864,15 @@ impl MpsState {
         bond: usize,
     ) -> Result<(usize, f64, f64)> {
         let total: f64 = s.iter().map(|x| x * x).sum();
-        let norm = total.sqrt();
+        Self::check_norm(config, total.sqrt(), bond)?;
+        let (kept, eps) = truncation.keep(s);
+        let kept_weight: f64 = s[..kept].iter().map(|x| x * x).sum();
+        Ok((kept, eps, 1.0 / kept_weight.sqrt()))
+    }
+
+    /// The error for a cut at `bond` whose weights have the norm `norm`: not finite, or
+    /// further from 1 than the norm tolerance.
+    fn check_norm(config: &MpsConfig, norm: f64, bond: usize) -> Result<()> {
         if !norm.is_finite() {
             return Err(Error::NonFinite {
                 context: format!("singular values at bond {bond}"),
@@ -858,9 +885,7 @@ impl MpsState {
                 context: format!("two-site update at bond {bond}"),
             });
         }
-        let (kept, eps) = truncation.keep(s);
-        let kept_weight: f64 = s[..kept].iter().map(|x| x * x).sum();
-        Ok((kept, eps, 1.0 / kept_weight.sqrt()))
+        Ok(())
     }
 
     /// Swaps the qubits on sites `i` and `i + 1` (a two-site update with truncation).

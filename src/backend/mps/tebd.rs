@@ -160,13 +160,21 @@ fn update(
         });
     }
     // V: right singular vectors of theta, by the Gram matrix or the SVD.
-    let v = match settings.split {
+    let gram = match settings.split {
         SplitMethod::Gram => right_gram_vectors(theta_m, p),
         SplitMethod::Svd => None,
     };
-    let v = match v {
-        Some(v) => v,
-        None => linalg::checked_svd(theta_m, par_of(p), settings.svd)?.v,
+    let (v, tail) = match gram {
+        Some((vals, v)) => match settings.truncation.certain_keep(&vals) {
+            // Only the directions kept: the others are discarded whatever their exact
+            // weights, which the subtraction below gives.
+            Some(keep) => (v.as_ref().subcols(v.ncols() - keep, keep).to_owned(), true),
+            None => (v, false),
+        },
+        None => (
+            linalg::checked_svd(theta_m, par_of(p), settings.svd)?.v,
+            false,
+        ),
     };
     let k = v.ncols();
     // psi = phi V; theta V = diag(w) psi, whose column norms are the singular values.
@@ -195,7 +203,12 @@ fn update(
     let mut order: Vec<usize> = (0..k).collect();
     order.sort_by(|&x, &y| s[y].total_cmp(&s[x]));
     let sorted: Vec<f64> = order.iter().map(|&t| s[t]).collect();
-    let total: f64 = sorted.iter().map(|x| x * x).sum();
+    let held: f64 = sorted.iter().map(|x| x * x).sum();
+    let total = if tail {
+        theta_m.squared_norm_l2()
+    } else {
+        held
+    };
     if !total.is_finite() || total <= 0.0 {
         return Err(Error::NonFinite {
             context: format!("singular values at bond {bond}"),
@@ -203,7 +216,11 @@ fn update(
     }
     // Relative weights: theta's norm is 1 only up to the truncations elsewhere.
     let normalized: Vec<f64> = sorted.iter().map(|x| x / total.sqrt()).collect();
-    let (kept, eps) = settings.truncation.keep(&normalized);
+    let (kept, eps) = if tail {
+        (k, ((total - held) / total).max(0.0))
+    } else {
+        settings.truncation.keep(&normalized)
+    };
     let kept_weight: f64 = normalized[..kept].iter().map(|x| x * x).sum();
     let scale = 1.0 / kept_weight.sqrt();
     let mut left = Vec::with_capacity(rows * kept);
@@ -238,9 +255,9 @@ fn par_of(p: Par) -> Parallelism {
     }
 }
 
-/// Eigenvectors of `A^H A` (all of them, any order), or `None` if the eigensolver fails or
-/// its eigenvalues do not add up to `|A|_F^2`.
-fn right_gram_vectors(a: MatRef<'_, C64>, p: Par) -> Option<Mat<C64>> {
+/// Eigenvalues (non-decreasing) and eigenvectors of `A^H A`, or `None` if the eigensolver
+/// fails or its eigenvalues do not add up to `|A|_F^2`.
+fn right_gram_vectors(a: MatRef<'_, C64>, p: Par) -> Option<(Vec<f64>, Mat<C64>)> {
     let n = a.ncols();
     let norm2 = a.squared_norm_l2();
     if !norm2.is_finite() || norm2 == 0.0 {
@@ -258,7 +275,7 @@ fn right_gram_vectors(a: MatRef<'_, C64>, p: Par) -> Option<Mat<C64>> {
         C64::new(1.0, 0.0),
         p,
     );
-    linalg::self_adjoint_eigenvectors(g.as_ref(), norm2, p)
+    linalg::self_adjoint_eigen(g.as_ref(), norm2, p)
 }
 
 impl MpsState {

@@ -37,6 +37,10 @@ impl Default for Truncation {
     }
 }
 
+/// The absolute error of a Gram eigenvalue, as a share of the trace, that
+/// [`Truncation::certain_keep`] allows for: about `n eps`, `1.1e-13` for `n = 512`.
+const CERTAIN_KEEP_MARGIN: f64 = 1e-12;
+
 impl Truncation {
     /// No bond limit; drops only round-off ([`EXACT_CUTOFF`]).
     pub fn exact() -> Self {
@@ -94,6 +98,24 @@ impl Truncation {
             });
         }
         Ok(())
+    }
+
+    /// How many directions [`keep`](Self::keep) keeps, if that is certain from the Gram
+    /// eigenvalues `vals` (non-decreasing, squared singular values up to the eigensolver's
+    /// error) alone: the max bond `m` is below their number, and the largest eigenvalue
+    /// beyond the `m` largest exceeds the cutoff's share of their sum by more than that
+    /// error ([`CERTAIN_KEEP_MARGIN`]). The values beyond the `m` largest then weigh more
+    /// than the cutoff lets go, so `keep` drops all of them and no more: exactly `m` are
+    /// kept, those of the `m` largest eigenvalues (exact weights could only reorder values
+    /// that differ by round-off). A split then needs only those `m` directions.
+    pub(crate) fn certain_keep(&self, vals: &[f64]) -> Option<usize> {
+        let m = self.max_bond?;
+        let k = vals.len();
+        if m >= k {
+            return None;
+        }
+        let trace: f64 = vals.iter().sum();
+        (trace > 0.0 && vals[k - m - 1] > (self.cutoff + CERTAIN_KEEP_MARGIN) * trace).then_some(m)
     }
 
     /// How many of the non-increasing singular values `s` to keep, and the discarded fraction
@@ -230,6 +252,24 @@ impl TruncationLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certain_keep_only_where_the_tail_outweighs_the_cutoff() {
+        let t = Truncation::default().with_max_bond(2);
+        // Ascending eigenvalues: the third largest (0.1) is far above the cutoff.
+        assert_eq!(t.certain_keep(&[0.05, 0.1, 0.35, 0.5]), Some(2));
+        let s: Vec<f64> = [0.5f64, 0.35, 0.1, 0.05].iter().map(|x| x.sqrt()).collect();
+        assert_eq!(t.keep(&s).0, 2);
+        // A tail at round-off: keep decides on exact weights.
+        assert_eq!(t.certain_keep(&[0.0, 1e-14, 0.4, 0.6]), None);
+        // A tail the cutoff could drop.
+        let loose = t.with_cutoff(0.2);
+        assert_eq!(loose.certain_keep(&[0.05, 0.1, 0.35, 0.5]), None);
+        assert_eq!(loose.certain_keep(&[0.05, 0.3, 0.3, 0.35]), Some(2));
+        // No max bond, or one the values do not exceed.
+        assert_eq!(Truncation::default().certain_keep(&[0.5, 0.5]), None);
+        assert_eq!(t.certain_keep(&[0.5, 0.5]), None);
+    }
 
     #[test]
     fn keep_respects_cutoff_and_max_bond() {
