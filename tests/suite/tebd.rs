@@ -300,8 +300,9 @@ fn auto_switches_on_long_entangled_chains_only() {
 /// With window blocks (the default), Auto on a 14-qubit brick of six layers without
 /// truncation goes over to the chain's amplitudes instead of switching to TEBD, and is
 /// exact; at max bond 16 the updates stay too cheap for the amplitudes to pay, and Auto
-/// switches; a brick of 20 qubits at max bond 256 goes over at bond 128 with 57 updates left
-/// (measured 10-25% faster than switching, at a higher fidelity).
+/// switches; on a brick of 20 qubits at max bond 256 too few updates are left when the bonds
+/// get large, and Auto switches too (going over was 10-25% faster, but its one truncation of
+/// the final state gave larger `<Z_i>` errors: see `LONG_DENSE_UPDATES_PER_QUBIT`).
 #[test]
 fn auto_prefers_the_amplitudes_where_they_pay() {
     let (c, theta) = brick(14, 6, true);
@@ -316,15 +317,12 @@ fn auto_prefers_the_amplitudes_where_they_pay() {
     let mut capped = MpsState::new(14, blocks(Truncation::exact().with_max_bond(16))).unwrap();
     capped.run(&c, &theta, &[]).unwrap();
     assert!(capped.local_z_expectations().is_ok(), "did not switch");
-    // 20 qubits, ten layers, max bond 256: held centred until the bonds reach 128, then on
-    // the amplitudes; the split back truncates once, to a normalized canonical chain.
+    // 20 qubits, ten layers, max bond 256: the bonds reach 128 with too few updates left
+    // for going over to pay, so Auto switches after all.
     let (wide, theta) = brick(20, 10, false);
     let mut mps = MpsState::new(20, blocks(Truncation::default().with_max_bond(256))).unwrap();
     mps.run(&wide, &theta, &[]).unwrap();
-    assert!(mps.local_z_expectations().is_err(), "switched to TEBD");
-    assert!(mps.fidelity_estimate() < 1.0 && mps.max_bond_dimension() == 256);
-    assert!((mps.norm() - 1.0).abs() < 1e-10);
-    assert!(mps.canonical_deviation() < 1e-10);
+    assert!(mps.local_z_expectations().is_ok(), "did not switch");
 }
 
 /// A gate of three or more qubits after the bonds have grown holds the switch back until
