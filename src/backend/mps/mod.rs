@@ -263,6 +263,29 @@ const BLOCK_MIN_SITES: usize = 3;
 /// about `3e-6` relative, and no cut of the block can see a spurious Schmidt value.
 const BLOCK_MIN_WEIGHT: f64 = 1e-8;
 
+/// The shape of a window's tensor: `k` sites from site `start`, with the bonds `chi_l` on
+/// its left and `chi_r` on its right.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    chi_l: usize,
+    k: usize,
+    chi_r: usize,
+    start: usize,
+}
+
+impl Span {
+    /// A whole chain of `n` sites.
+    #[cfg(test)]
+    fn chain(n: usize) -> Self {
+        Span {
+            chi_l: 1,
+            k: n,
+            chi_r: 1,
+            start: 0,
+        }
+    }
+}
+
 /// Which end of a window the orthogonality centre is left on after a split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CentreEnd {
@@ -627,7 +650,13 @@ impl MpsState {
         let mut cuts = Vec::with_capacity(k - 1);
         match centre_end {
             CentreEnd::Right => {
-                self.sweep_right(rest, chi_l, k, chi_r, start, &mut sites, &mut cuts)?;
+                let span = Span {
+                    chi_l,
+                    k,
+                    chi_r,
+                    start,
+                };
+                self.sweep_right(rest, span, &mut sites, &mut cuts)?;
             }
             CentreEnd::Left => {
                 // rest has entries at l + chi_l * (p + 2^(j+1) * m), read as
@@ -675,26 +704,32 @@ impl MpsState {
             .collect())
     }
 
-    /// The cuts of [`split`](Self::split) towards a centre at the right end: `theta`
-    /// (entries at `l + chi_l * (p + 2^k * r)`) into the `k` entries of `sites`, the last
-    /// one the centre, every cut's truncation pushed to `cuts`. A wide left part of at most
-    /// [`BLOCK_ROWS`] rows is first reduced in one factorization ([`Self::left_block`]).
-    #[allow(clippy::too_many_arguments)]
+    /// The cuts of [`split`](Self::split) towards a centre at the right end: `theta` of
+    /// `span` (entries at `l + chi_l * (p + 2^k * r)`) into the `k` entries of `sites`, the
+    /// last one the centre, every cut's truncation pushed to `cuts`. A wide left part of at
+    /// most [`BLOCK_ROWS`] rows is first reduced in one factorization ([`Self::left_block`]).
     fn sweep_right(
         &self,
         theta: Vec<C64>,
-        chi_l: usize,
-        k: usize,
-        chi_r: usize,
-        start: usize,
+        span: Span,
         sites: &mut [Option<Site>],
         cuts: &mut Vec<(usize, f64, usize)>,
     ) -> Result<()> {
-        if let Some((b, rest, chi)) =
-            self.left_block(&theta, chi_l, k, chi_r, start, sites, cuts)?
-        {
-            return self.sweep_right(rest, chi, k - b, chi_r, start + b, &mut sites[b..], cuts);
+        if let Some((b, rest, chi)) = self.left_block(&theta, span, sites, cuts)? {
+            let right = Span {
+                chi_l: chi,
+                k: span.k - b,
+                chi_r: span.chi_r,
+                start: span.start + b,
+            };
+            return self.sweep_right(rest, right, &mut sites[b..], cuts);
         }
+        let Span {
+            chi_l,
+            k,
+            chi_r,
+            start,
+        } = span;
         let (p, truncation) = (self.config.parallelism, self.config.truncation);
         let (method, svd) = (self.config.split, self.config.svd);
         // rest has entries at m + chi * (p + 2^(k-j) * r), read as (2 chi) x (2^(k-j-1) chi_r).
@@ -737,17 +772,19 @@ impl MpsState {
     /// below [`BLOCK_MIN_WEIGHT`] of its trace: a square root is only as exact as the
     /// eigenvalue, so a nearly rank-deficient `A` takes the cut-by-cut split, whose weights
     /// are exact row norms (see `linalg::gram_split`).
-    #[allow(clippy::too_many_arguments)]
     fn left_block(
         &self,
         theta: &[C64],
-        chi_l: usize,
-        k: usize,
-        chi_r: usize,
-        start: usize,
+        span: Span,
         sites: &mut [Option<Site>],
         cuts: &mut Vec<(usize, f64, usize)>,
     ) -> Result<Option<(usize, Vec<C64>, usize)>> {
+        let Span {
+            chi_l,
+            k,
+            chi_r,
+            start,
+        } = span;
         let cap = BLOCK_ROWS.min(self.config.truncation.max_bond().unwrap_or(usize::MAX));
         // The most sites b with R = chi_l 2^(b+1) <= cap and the (b+1)-site part wide.
         let mut b = 0;
@@ -777,7 +814,13 @@ impl MpsState {
             m.extend(u.col(t).iter().map(|z| z * r));
         }
         let mut inner: Vec<Option<Site>> = vec![None; b + 1];
-        self.sweep_right(m, chi_l, b + 1, rows, start, &mut inner, cuts)?;
+        let block = Span {
+            chi_l,
+            k: b + 1,
+            chi_r: rows,
+            start,
+        };
+        self.sweep_right(m, block, &mut inner, cuts)?;
         // L: the new sites 0..b as a (chi_l 2^b) x chi matrix, one site at a time.
         let mut l = Mat::<C64>::identity(chi_l, chi_l);
         for (j, site) in inner.iter().take(b).enumerate() {
@@ -1636,7 +1679,7 @@ mod tests {
             let mut psi = MpsState::new(n, config).unwrap();
             let mut sites = vec![None; n];
             let taken = psi
-                .left_block(&amps, 1, n, 1, 0, &mut sites, &mut Vec::new())
+                .left_block(&amps, Span::chain(n), &mut sites, &mut Vec::new())
                 .unwrap()
                 .map(|(b, _, _)| b);
             assert!(
