@@ -18,7 +18,7 @@
 //! over the `2^n` amplitudes, but queued and applied at the end in cache-sized chunks
 //! (`run_blocked`): a segment of gates that, reordered only past gates on other qubits, act
 //! on at most 14 index bits is applied to one chunk of `2^14` amplitudes after another, so
-//! a brick layer over 20 qubits costs two or three passes over the amplitudes instead of 19.
+//! a ten-layer brick over 20 qubits takes 7 passes over the amplitudes instead of 190.
 //!
 //! Qubit `j` is bit `j` of an amplitude's index; a gate's matrix has its first argument as
 //! the most significant bit (`docs/conventions.md`).
@@ -128,8 +128,9 @@ const CHUNK_LOW_BITS: usize = 3;
 /// more bits when `chunk_bits` is too small for it). The segment's bits, topped up with the lowest
 /// other bits, split the amplitudes into `2^(n - chunk_bits)` chunks of `2^chunk_bits`;
 /// each chunk is gathered into a buffer, every kernel of the segment applied to it, and
-/// written back (by the threads of the current rayon pool when `parallel`). A layer of gates
-/// over the whole chain thus costs a few passes over the amplitudes instead of one per gate.
+/// written back (by the threads of the current rayon pool when `parallel`). Gates over the
+/// whole chain thus cost a pass over the amplitudes per segment instead of one per gate (a
+/// ten-layer brick on 20 qubits: 7 segments of its 190 fused gates).
 fn run_blocked(psi: &mut [C64], kernels: Vec<Kernel>, chunk_bits: usize, parallel: bool) {
     let n = psi.len().trailing_zeros() as usize;
     debug_assert!(chunk_bits < n);
