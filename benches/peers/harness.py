@@ -69,6 +69,13 @@ def parse_args(argv):
     ap.add_argument("--bonds", default=env("PEERS_BONDS"), help="comma-separated max bonds (default: the set's)")
     ap.add_argument("--repeats", type=int, default=env("PEERS_REPEATS"))
     ap.add_argument("--timeout", type=float, default=env("PEERS_TIMEOUT"), help="seconds per run (whole subprocess)")
+    ap.add_argument("--peer-timeout-factor", type=float, default=env("PEERS_PEER_TIMEOUT_FACTOR"),
+                    help="a peer's timeout in a cell is this many times qfl's time in that cell (plus "
+                         "--peer-startup), at most --timeout: a peer that times out is then known to be "
+                         "that many times slower, and the report says '> F x' (bounds the cost of rows "
+                         "where every peer takes far longer than qfl)")
+    ap.add_argument("--peer-startup", type=float, default=float(env("PEERS_PEER_STARTUP", "30")),
+                    help="seconds allowed on top of the factor for a peer's imports, JIT and warm-up")
     ap.add_argument("--repeat-budget", type=float, default=float(env("PEERS_REPEAT_BUDGET", "120")),
                     help="no further repeat once the measured seconds of a combination exceed this")
     ap.add_argument("--in-process", type=int, default=int(env("PEERS_IN_PROCESS", "5")),
@@ -102,6 +109,7 @@ def parse_args(argv):
     a.timeout = float(a.timeout) if a.timeout else timeout
     a.ref_bond = int(a.ref_bond) if a.ref_bond else ref_bond
     a.ref_timeout = float(a.ref_timeout) if a.ref_timeout else a.timeout
+    a.peer_timeout_factor = float(a.peer_timeout_factor) if a.peer_timeout_factor else None
     if a.ref_bond <= max(a.bonds):
         # A reference at the max bond of a run would be that run itself.
         a.ref_bond = 2 * max(a.bonds)
@@ -109,6 +117,8 @@ def parse_args(argv):
     if a.in_process < 1 or not a.in_process_budget >= 0:
         ap.error("--in-process must be >= 1 and --in-process-budget >= 0")
     a.sims = [s.strip() for s in a.sims.split(",") if s.strip()]
+    if a.peer_timeout_factor is not None and ("qfl" not in a.sims or a.peer_timeout_factor <= 1):
+        ap.error("--peer-timeout-factor needs qfl among --sims (its time sets the peers' timeouts) and a factor > 1")
     for s in a.sims:
         if s not in ALL_SIMS:
             ap.error(f"unknown simulator {s!r} (known: {', '.join(ALL_SIMS)})")
@@ -423,6 +433,8 @@ def run_all(a):
         "in_process": a.in_process,
         "in_process_budget_s": a.in_process_budget,
         "timeout_s": a.timeout,
+        "peer_timeout_factor": a.peer_timeout_factor,
+        "peer_startup_s": a.peer_startup,
         "cutoff": a.cutoff,
         "threads": a.threads,
         "reference_bond": a.ref_bond,
@@ -434,7 +446,9 @@ def run_all(a):
         "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS", "NUMBA_NUM_THREADS")},
     }
     workloads.sort(key=lambda w: (w["family"], str(family_key(w)[1]), w["n"], w["name"]))
-    plan = [(w, chi, sim) for w in workloads for chi in planned_bonds(a, w) for sim in a.sims]
+    # qfl first in each cell: with --peer-timeout-factor its time sets the peers' timeouts.
+    order = sorted(a.sims, key=lambda s: s != "qfl")
+    plan = [(w, chi, sim) for w in workloads for chi in planned_bonds(a, w) for sim in order]
     if a.dry_run:
         for w, chi, sim in plan:
             print(f"{sim:10} {w['name']:32} n={w['n']:<5} gates={w['gates']!s:<6} chi={chi}")
@@ -463,16 +477,27 @@ def run_all(a):
             "reference_converged": ref["converged"],
         }
         key_n, key_chi = (sim, family_key(w), chi), (sim, w["name"])
+        timeout, bound = a.timeout, None
+        if a.peer_timeout_factor and sim in PEERS:
+            q = next((r for r in records if r["sim"] == "qfl" and r["workload"] == w["name"]
+                      and r["chi"] == chi and r["min"] is not None), None)
+            if q is not None and a.peer_timeout_factor * q["min"] + a.peer_startup < a.timeout:
+                bound = a.peer_timeout_factor * q["min"]
+                timeout = bound + a.peer_startup
+        rec["timeout_s"] = timeout
         predicted = None
         if key_n in last_ok and w["gates"] and last_ok[key_n][1]:
             n0, g0, t0 = last_ok[key_n]
             predicted = t0 * w["gates"] / g0
-        if key_n in timeout_by_n and timeout_by_n[key_n] < w["n"]:
+        if bound is not None:
+            # Timeouts relative to qfl differ from cell to cell: no skip predicted from another cell.
+            predicted = None
+        if key_n in timeout_by_n and timeout_by_n[key_n] < w["n"] and bound is None:
             rec["status"], rec["message"] = "skipped", f"predicted timeout: timed out at n = {timeout_by_n[key_n]} (same family, depth and max bond)"
         elif predicted is not None and predicted > a.timeout:
             rec["status"], rec["message"] = "skipped", (
                 f"predicted timeout: {last_ok[key_n][2]:.0f} s at n = {last_ok[key_n][0]} scales linearly in gates to {predicted:.0f} s > {a.timeout:g} s")
-        elif key_chi in timeout_by_chi and timeout_by_chi[key_chi] < chi:
+        elif key_chi in timeout_by_chi and timeout_by_chi[key_chi] < chi and bound is None:
             rec["status"], rec["message"] = "skipped", f"predicted timeout: timed out at max bond {timeout_by_chi[key_chi]}"
         else:
             zs = []
@@ -482,9 +507,13 @@ def run_all(a):
                 if r > 0 and sum(rec["times"]) > a.repeat_budget:
                     rec["message"] = f"stopped after {r} repeat(s): {sum(rec['times']):.0f} s measured > repeat budget {a.repeat_budget:g} s"
                     break
-                status, j, msg, wall = run_json(sim_cmd(a, sim, w["path"], chi), a.timeout)
+                status, j, msg, wall = run_json(sim_cmd(a, sim, w["path"], chi), timeout)
                 if status != "ok":
                     rec["status"], rec["message"] = status, msg if r == 0 else f"repeat {r + 1}: {msg}"
+                    if status == "timeout" and bound is not None:
+                        # Its simulation alone took longer than `bound` (start-up has its own allowance).
+                        rec["lower_bound_s"] = bound
+                        rec["message"] += f": {a.peer_timeout_factor:g} x qfl's {bound / a.peer_timeout_factor:.3g} s + {a.peer_startup:g} s start-up"
                     if status == "timeout":
                         timeout_by_n[key_n] = min(timeout_by_n.get(key_n, w["n"]), w["n"])
                         timeout_by_chi[key_chi] = min(timeout_by_chi.get(key_chi, chi), chi)
@@ -609,7 +638,9 @@ def report(out):
         f"load average at start {', '.join(f'{x:.2f}' for x in m.get('load_average_at_start', []))}, "
         f"at end {', '.join(f'{x:.2f}' for x in m.get('load_average_at_end', []))}.",
         f"Command: `{info['command']}`. Threads {info['threads']} everywhere; cutoff {info['cutoff']:g}; "
-        f"{info['repeats']} repeat(s); timeout {info['timeout_s']:g} s per run.",
+        f"{info['repeats']} repeat(s); timeout {info['timeout_s']:g} s per run"
+        + (f"; a peer's timeout is {info['peer_timeout_factor']:g} x qfl's time in the cell + "
+           f"{info['peer_startup_s']:g} s for start-up, if that is shorter." if info.get("peer_timeout_factor") else "."),
         "Versions: " + "; ".join(f"{k}: {v}" for k, v in info["versions"].items()) + ".",
         "",
         "Each cell: min / median seconds of simulation + all <Z_i> (start-up, imports and parsing "
@@ -619,7 +650,9 @@ def report(out):
            if "in_process" in info else "one run (a run before in-process repeats existed)")
         + ", then in brackets the largest |<Z_i> - reference| over the qubits. "
         "Speed-up: fastest peer's min over that qfl variant's min (> 1 means qfl is faster); peers without a "
-        "time (failed, timed out, skipped) are left out, and it is '–' when none has one. "
+        "time (failed, timed out, skipped) are left out, and it is '–' when none has one; "
+        "'> F x' where a peer timed out at F times qfl's time (`--peer-timeout-factor`) and no "
+        "peer finished faster. "
         "Reference kinds are listed under the table; † marks an error against a reference that is "
         "itself truncated (not converged): indicative only; ‡ marks a run whose <Z_i> are all "
         "exactly 0 where the reference's or another simulator's are not (its state lost its norm): "
@@ -639,10 +672,18 @@ def report(out):
                 notes.append(f"{s}, {wl}, max bond {chi}: {r['status']}: {r['message']}")
         peers = [by[(wl, chi, s)]["min"] for s in sims if s in PEERS and (wl, chi, s) in by
                  and by[(wl, chi, s)]["min"] is not None and not by[(wl, chi, s)].get("degenerate")]
+        bounds = [by[(wl, chi, s)]["lower_bound_s"] for s in sims if s in PEERS and (wl, chi, s) in by
+                  and by[(wl, chi, s)].get("lower_bound_s") is not None]
         speeds = []
         for qs in speed_sims:
             q = by.get((wl, chi, qs))
-            speeds.append(f"{min(peers) / q['min']:.2f}x" if q and q["min"] and peers else "–")
+            if not (q and q["min"]):
+                speeds.append("–")
+            elif bounds and (not peers or min(bounds) < min(peers)):
+                # The fastest peer may be one that timed out: only a lower bound is known.
+                speeds.append(f"> {min(bounds) / q['min']:.2f}x")
+            else:
+                speeds.append(f"{min(peers) / q['min']:.2f}x" if peers else "–")
         lines.append(f"| {wl} | {any_r['n']} | {any_r['gates']} | {chi} | " + " | ".join(cells + speeds) + " |")
     lines += speed_summary(rows, by, sims, speed_sims)
     lines += ["", "References:", ""]
