@@ -257,16 +257,19 @@ fn par_of(p: Par) -> Parallelism {
 /// Eigenvalues (non-decreasing) and eigenvectors of `A^H A` on its support, or `None` if the
 /// eigensolver fails or its eigenvalues do not add up to `|A|_F^2`.
 ///
-/// A tall or square `A` (`m >= n`) gives all `n` eigenpairs: those of `B B^H` with `B = A^H`.
-/// A wide one (`m < n`, rank at most `m`) gives the `m` that can be non-zero, at the cost of an
+/// An `A` with `2m > n` gives all `n` eigenpairs: those of `B B^H` with `B = A^H`. A wide one
+/// (`2m <= n`, rank at most `m`) gives the `m` that can be non-zero, at the cost of an
 /// `m x m` eigensolver instead of an `n x n` one: with the QR factorization `A^H = Q R`,
 /// `A^H A = Q (R R^H) Q^H`, so the eigenvectors are `Q` times those of `R R^H`, orthonormal to
 /// round-off because `Q` is (they are not computed as `A^H U / s`, which loses accuracy for
 /// small singular values). At the cut of a 20-qubit brick where `theta` is `256 x 512` this
-/// is a 256 instead of a 512 eigensolver.
+/// is a 256 instead of a 512 eigensolver. Nearer square the QR and the product with `Q` cost
+/// more than the smaller eigensolver saves (a 256-qubit QFL circuit at max bond 256, whose
+/// cuts are slightly wide: 7.4-7.7 s with the full eigensolver, 8.0 s with the QR on every
+/// wide cut).
 fn right_gram_vectors(a: MatRef<'_, C64>, p: Par) -> Option<(Vec<f64>, Mat<C64>)> {
     let b = a.adjoint().to_owned();
-    if a.nrows() >= a.ncols() {
+    if 2 * a.nrows() > a.ncols() {
         return linalg::gram_eigen(b.as_ref(), p);
     }
     let (q, r) = linalg::thin_qr(b.as_ref(), par_of(p));
@@ -387,14 +390,36 @@ impl MpsState {
     fn tebd_batch(&mut self, h: &mut Hastings, batch: &[(usize, Vec<C64>)]) -> (usize, Result<()>) {
         let parallel =
             matches!(self.config.parallelism, Parallelism::Rayon(t) if t > 1) && batch.len() > 1;
+        let dim = |i: usize| 2 * h.b[i].chi_l.max(h.b[i + 1].chi_r);
         let cuts: Vec<Result<Cut>> = if parallel {
+            // When one update costs more than the batch's share per thread (a 20-qubit brick's
+            // layer with one 512-wide update among small ones), whole updates cannot balance
+            // the threads: the large ones take the pool too, and rayon gives their inner loops
+            // to the threads the others leave idle. Otherwise one thread each, as the pool's
+            // barriers inside faer then only add waiting (a 256-qubit QFL circuit at max bond
+            // 256: 8.7 s with the pool in every update, 7.0-7.2 s without).
+            let threads = match self.config.parallelism {
+                Parallelism::Rayon(t) => t,
+                Parallelism::Sequential => 1,
+            };
+            let cost = |i: usize| {
+                let (r, c) = (2 * h.b[i].chi_l, 2 * h.b[i + 1].chi_r);
+                (r * c * r.min(c)) as f64
+            };
+            let costs: Vec<f64> = batch.iter().map(|(i, _)| cost(*i)).collect();
+            let (total, largest) = costs
+                .iter()
+                .fold((0.0, 0.0f64), |(t, m), &c| (t + c, m.max(c)));
+            let inner = if largest * threads as f64 > total {
+                self.config.parallelism
+            } else {
+                Parallelism::Sequential
+            };
             let h = &*h;
             batch
                 .par_iter()
                 .map(|(i, gm)| {
-                    let dim = 2 * h.b[*i].chi_l.max(h.b[*i + 1].chi_r);
-                    let settings =
-                        self.update_settings(linalg::par_for(self.config.parallelism, dim));
+                    let settings = self.update_settings(linalg::par_for(inner, dim(*i)));
                     let w = i.checked_sub(1).map(|j| h.lambda[j].as_slice());
                     update(&h.b[*i], &h.b[*i + 1], w, gm, *i, settings)
                 })
@@ -403,9 +428,8 @@ impl MpsState {
             batch
                 .iter()
                 .map(|(i, gm)| {
-                    let dim = 2 * h.b[*i].chi_l.max(h.b[*i + 1].chi_r);
                     let settings =
-                        self.update_settings(linalg::par_for(self.config.parallelism, dim));
+                        self.update_settings(linalg::par_for(self.config.parallelism, dim(*i)));
                     let w = i.checked_sub(1).map(|j| h.lambda[j].as_slice());
                     update(&h.b[*i], &h.b[*i + 1], w, gm, *i, settings)
                 })
