@@ -754,19 +754,25 @@ def plots(out, runs, sims, timeout=None):
         xs = set()
         for i, s in enumerate(sims):
             pts = sorted((x(r), r["min"]) for r in chosen if r["sim"] == s and r["min"] is not None)
-            late = sorted(x(r) for r in chosen if r["sim"] == s and r["status"] == "timeout")
+            # A timed-out run is drawn at its own timeout (per cell with --peer-timeout-factor).
+            late = sorted((x(r), r.get("timeout_s") or timeout) for r in chosen
+                          if r["sim"] == s and r["status"] == "timeout" and (r.get("timeout_s") or timeout))
             color = colors[i % len(colors)]
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=color, label=s)
-            if late and timeout:
-                ax.plot(late, [timeout] * len(late), marker="x", linestyle="none", color=color, markersize=9,
-                        label=f"{s}: timed out" if not pts else None)
+            if late:
+                ax.plot([p[0] for p in late], [p[1] for p in late], marker="x", linestyle="none", color=color,
+                        markersize=9, label=f"{s}: timed out" if not pts else None)
             xs.update(p[0] for p in pts)
-            xs.update(late)
-        if timeout and any(r["status"] == "timeout" for r in chosen):
+            xs.update(p[0] for p in late)
+        timed_out = [r for r in chosen if r["status"] == "timeout"]
+        if timeout and timed_out and all((r.get("timeout_s") or timeout) == timeout for r in timed_out):
             ax.axhline(timeout, color="grey", linewidth=0.8, linestyle=":")
             ax.annotate(f"timeout {timeout:g} s (x: timed out)", (0.01, 0.98), xycoords="axes fraction",
                         va="top", fontsize=8, color="grey")
+        elif timed_out:
+            ax.annotate("x: timed out at its cell's timeout (a lower bound)", (0.01, 0.98),
+                        xycoords="axes fraction", va="top", fontsize=8, color="grey")
         ax.set_xscale("log", base=xlog_base)
         ax.set_yscale("log")
         ax.set_xticks(sorted(xs), [str(v) for v in sorted(xs)])
