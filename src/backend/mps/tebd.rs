@@ -406,10 +406,10 @@ impl MpsState {
                 let (r, c) = (2 * h.b[i].chi_l, 2 * h.b[i + 1].chi_r);
                 (r * c * r.min(c)) as f64
             };
-            let costs: Vec<f64> = batch.iter().map(|(i, _)| cost(*i)).collect();
-            let (total, largest) = costs
-                .iter()
-                .fold((0.0, 0.0f64), |(t, m), &c| (t + c, m.max(c)));
+            let (total, largest) = batch.iter().fold((0.0, 0.0f64), |(t, m), (i, _)| {
+                let c = cost(*i);
+                (t + c, m.max(c))
+            });
             let inner = if largest * threads as f64 > total {
                 self.config.parallelism
             } else {
