@@ -118,6 +118,7 @@ impl MpsState {
     /// right end (what a run on the amplitudes does at its end). Nothing to do on a state
     /// not held; an error (a factorization that fails) leaves the state held.
     pub(super) fn release(&mut self) -> Result<()> {
+        self.settle()?;
         let Some(dense) = self.held.take() else {
             return Ok(());
         };
@@ -164,6 +165,9 @@ impl MpsState {
 
     /// This state with sites: itself, or a copy split from its held amplitudes.
     pub(super) fn with_sites(&self) -> Result<Cow<'_, MpsState>> {
+        if self.unswept {
+            return self.swept_copy().map(Cow::Borrowed);
+        }
         if self.held.is_none() {
             return Ok(Cow::Borrowed(self));
         }

@@ -327,6 +327,15 @@ pub struct MpsState {
     /// The state as its amplitudes, when a run left it so (see `held`); `sites` and
     /// `centre` are then stale, and every reader and change goes through these.
     held: Option<DenseState>,
+    /// Set when a TEBD run left `sites` in Hastings' form (right-orthonormal only up to
+    /// the truncations, see `tebd`), the state being the normalized one they represent:
+    /// the sweep that makes them exactly canonical is deferred until something needs it
+    /// (see [`MpsState::settle`]). Readers then read a swept copy, made once ([`swept`]).
+    ///
+    /// [`swept`]: MpsState::swept
+    unswept: bool,
+    /// The swept copy of an `unswept` state, made by its first reader.
+    swept: std::sync::OnceLock<Box<MpsState>>,
 }
 
 impl MpsState {
@@ -353,6 +362,8 @@ impl MpsState {
             touched: None,
             local: None,
             held: None,
+            unswept: false,
+            swept: std::sync::OnceLock::new(),
         })
     }
 
@@ -367,6 +378,10 @@ impl MpsState {
     pub fn centre(&self) -> usize {
         if self.held.is_some() {
             return self.n_qubits - 1;
+        }
+        if self.unswept {
+            // Where the sweep leaves it.
+            return 0;
         }
         self.centre
     }
@@ -389,8 +404,8 @@ impl MpsState {
 
     /// Largest bond dimension now.
     pub fn max_bond_dimension(&self) -> usize {
-        if self.held.is_some() {
-            return held::held_bond_dimensions(self)
+        if self.held.is_some() || self.unswept {
+            return crate::StateBackend::bond_dimensions(self)
                 .into_iter()
                 .max()
                 .unwrap_or(1);
@@ -422,7 +437,7 @@ impl MpsState {
     /// Largest deviation from the canonical-form invariant (orthonormality of every site
     /// except the centre). Costs a sweep; meant for tests and debugging.
     pub fn canonical_deviation(&self) -> f64 {
-        if self.held.is_some() {
+        if self.held.is_some() || self.unswept {
             return self
                 .with_sites()
                 .map_or(f64::NAN, |s| s.canonical_deviation());
@@ -1433,6 +1448,7 @@ impl super::StateBackend for MpsState {
             });
         }
         circuit.check_binding(theta, x)?;
+        self.settle()?;
         let done = self.start_run(circuit.instructions(), theta, x)?;
         let rest;
         let circuit = match done {
@@ -1471,10 +1487,25 @@ impl super::StateBackend for MpsState {
         if let Some(dense) = self.held_mut() {
             return dense.apply_matrix(matrix, qubits);
         }
+        self.settle()?;
         self.apply_routed(matrix, qubits)
     }
 
     fn check_norm(&self, context: &str) -> Result<()> {
+        if self.unswept {
+            // The norm is exact only after the sweep, which checks it (and normalizes) when
+            // the state is next read or changed; until then, that the sites are finite.
+            return match self
+                .sites
+                .iter()
+                .all(|s| s.data.iter().all(|z| z.is_finite()))
+            {
+                true => Ok(()),
+                false => Err(Error::NonFinite {
+                    context: format!("MPS sites {context}"),
+                }),
+            };
+        }
         let norm = self.norm();
         if !norm.is_finite() {
             return Err(Error::NonFinite {
@@ -1496,6 +1527,7 @@ impl super::StateBackend for MpsState {
         if let Some(dense) = self.held_mut() {
             return dense.project(qubit, outcome);
         }
+        self.settle()?;
         self.move_centre(qubit)?;
         let site = &self.sites[qubit];
         let chi_l = site.chi_l;
@@ -1525,6 +1557,9 @@ impl super::StateBackend for MpsState {
     }
 
     fn amplitude(&self, bits: &crate::BitString) -> Result<C64> {
+        if self.unswept {
+            return self.swept_copy()?.amplitude(bits);
+        }
         match self.held() {
             Some(dense) => dense.amplitude(bits),
             None => self.amplitude_impl(bits),
@@ -1532,6 +1567,9 @@ impl super::StateBackend for MpsState {
     }
 
     fn expectation_pauli(&self, pauli: &crate::PauliString) -> Result<f64> {
+        if self.unswept {
+            return self.swept_copy()?.expectation_pauli(pauli);
+        }
         match self.held() {
             Some(dense) => dense.expectation_pauli(pauli),
             None => self.expectation_pauli_impl(pauli),
@@ -1542,6 +1580,9 @@ impl super::StateBackend for MpsState {
     /// sweep through the observable's MPO.
     fn expectation(&self, observable: &crate::Observable) -> Result<f64> {
         observable.check(self.n_qubits)?;
+        if self.unswept {
+            return self.swept_copy()?.expectation(observable);
+        }
         if let Some(dense) = self.held() {
             return dense.expectation(observable);
         }
@@ -1556,6 +1597,9 @@ impl super::StateBackend for MpsState {
     }
 
     fn z_expectations(&self) -> Result<Vec<f64>> {
+        if self.unswept {
+            return self.swept_copy()?.z_expectations();
+        }
         if let Some(dense) = self.held() {
             return dense.z_expectations();
         }
@@ -1564,6 +1608,9 @@ impl super::StateBackend for MpsState {
     }
 
     fn marginal_probabilities(&self, qubits: &[usize]) -> Result<Vec<f64>> {
+        if self.unswept {
+            return self.swept_copy()?.marginal_probabilities(qubits);
+        }
         match self.held() {
             Some(dense) => dense.marginal_probabilities(qubits),
             None => self.marginal_impl(qubits),
@@ -1587,6 +1634,9 @@ impl super::StateBackend for MpsState {
     }
 
     fn norm(&self) -> f64 {
+        if self.unswept {
+            return self.swept_copy().map_or(f64::NAN, |s| s.norm());
+        }
         if let Some(dense) = self.held() {
             return dense.norm();
         }
@@ -1595,6 +1645,9 @@ impl super::StateBackend for MpsState {
     }
 
     fn to_dense(&self) -> Result<Vec<C64>> {
+        if self.unswept {
+            return self.swept_copy()?.to_dense();
+        }
         match self.held() {
             Some(dense) => dense.to_dense(),
             None => self.to_dense_impl(),
@@ -1604,6 +1657,9 @@ impl super::StateBackend for MpsState {
     fn bond_dimensions(&self) -> Vec<usize> {
         if self.held.is_some() {
             return held::held_bond_dimensions(self);
+        }
+        if self.unswept {
+            return self.swept_bond_dimensions();
         }
         self.sites[..self.n_qubits - 1]
             .iter()

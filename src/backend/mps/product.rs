@@ -63,6 +63,7 @@ impl MpsState {
         if !self.config.window_blocks
             || self.config.update == UpdateScheme::Tebd
             || self.held.is_some()
+            || self.unswept
             || self.sites.iter().any(|s| s.chi_l != 1 || s.chi_r != 1)
         {
             return Ok(0);

@@ -215,6 +215,9 @@ impl MpsState {
     /// # Errors
     /// [`Error::NonFinite`] if the state holds NaN.
     pub fn single_qubit_rdms(&self) -> Result<Vec<[C64; 4]>> {
+        if self.unswept {
+            return self.swept_copy()?.single_qubit_rdms();
+        }
         let out = if let Some(dense) = self.held() {
             super::held::rdms_of_amplitudes(dense.amplitudes())
         } else if let Some(out) = self.small_rdms() {

@@ -20,9 +20,16 @@
 //! What this gives up: a truncation is optimal for the whole state only while the
 //! environments are orthonormal, which truncations elsewhere spoil slightly; the centred
 //! scheme ([`UpdateScheme::Centre`]) keeps them exact by a QR per centre move. At the end of a
-//! run the state is brought back to exact mixed-canonical form (an LQ sweep) and normalized,
-//! so every read-out after it is of the state it holds; the local read-out
-//! [`MpsState::local_z_expectations`] is kept from the Hastings form before that sweep.
+//! run the state is the normalized state its Hastings-form sites represent, brought to exact
+//! mixed-canonical form (an LQ sweep, centre at 0) when something first needs it: every
+//! read-out is of the state it holds (readers with `&self` sweep a copy, once), and a run
+//! whose `<Z_i>` are read locally ([`MpsState::local_z_expectations`], kept from the Hastings
+//! form) never pays for the sweep.
+//!
+//! Gates of operator-Schmidt rank 2 (CZ and CX, and any two-qubit gate made of one of them
+//! and one-qubit gates, as the fuser makes them) map the bond between the two sites to at
+//! most twice its dimension; where that is well below the tensor's width the update factors
+//! through it instead of forming `theta` (see `factored_vectors`).
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
@@ -134,6 +141,142 @@ fn update(
     settings: UpdateSettings,
 ) -> Result<Cut> {
     let (chi_l, chi_r) = (bl.chi_l, br.chi_r);
+    let rows = 2 * chi_l;
+    let factored = match settings.split {
+        SplitMethod::Gram => factored_vectors(bl, br, w, gm, bond, settings)?,
+        SplitMethod::Svd => None,
+    };
+    let Vectors {
+        v,
+        psi,
+        tail,
+        total,
+    } = match factored {
+        Some(f) => f,
+        None => full_vectors(bl, br, w, gm, bond, settings)?,
+    };
+    let k = psi.ncols();
+    let mut s = vec![0.0f64; k];
+    for (t, acc) in s.iter_mut().enumerate() {
+        let col = psi.col(t);
+        *acc = match w {
+            Some(w) => col
+                .iter()
+                .enumerate()
+                .map(|(row, z)| z.norm_sqr() * w[row % chi_l] * w[row % chi_l])
+                .sum::<f64>(),
+            None => col.iter().map(|z| z.norm_sqr()).sum::<f64>(),
+        }
+        .sqrt();
+    }
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&x, &y| s[y].total_cmp(&s[x]));
+    let sorted: Vec<f64> = order.iter().map(|&t| s[t]).collect();
+    let held: f64 = sorted.iter().map(|x| x * x).sum();
+    let total = if tail { total } else { held };
+    if !total.is_finite() || total <= 0.0 {
+        return Err(Error::NonFinite {
+            context: format!("singular values at bond {bond}"),
+        });
+    }
+    // Relative weights: theta's norm is 1 only up to the truncations elsewhere.
+    let normalized: Vec<f64> = sorted.iter().map(|x| x / total.sqrt()).collect();
+    let (kept, eps) = if tail {
+        (k, ((total - held) / total).max(0.0))
+    } else {
+        settings.truncation.keep(&normalized)
+    };
+    let kept_weight: f64 = normalized[..kept].iter().map(|x| x * x).sum();
+    let scale = 1.0 / kept_weight.sqrt();
+    let mut left = Vec::with_capacity(rows * kept);
+    for &t in &order[..kept] {
+        left.extend(psi.col(t).iter().copied());
+    }
+    let right = v.adjoint_columns(&order[..kept], settings.par);
+    Ok(Cut {
+        left: Site {
+            chi_l,
+            chi_r: kept,
+            data: left,
+        },
+        right: Site {
+            chi_l: kept,
+            chi_r,
+            data: right,
+        },
+        lambda: normalized[..kept].iter().map(|x| x * scale).collect(),
+        eps,
+        kept,
+    })
+}
+
+/// The right singular vectors of an update's `theta` and `psi = phi V`, before the
+/// truncation picks and orders the columns.
+struct Vectors {
+    /// `V`, or the factors it is the product of.
+    v: RightVectors,
+    /// `phi V`: one column per column of `V`.
+    psi: Mat<C64>,
+    /// Whether the columns are already only those kept ([`Truncation::certain_keep`]), so
+    /// the discarded weight is `total` less theirs.
+    ///
+    /// [`Truncation::certain_keep`]: super::Truncation::certain_keep
+    tail: bool,
+    /// `|theta|_F^2`, used when `tail` is set.
+    total: f64,
+}
+
+/// `V` itself (`2 chi_r x k`), or `V = Q V_M` with `Q` of orthonormal columns
+/// (`2 chi_r x K`) and `V_M` (`K x k`), multiplied out only for the columns kept.
+enum RightVectors {
+    Full(Mat<C64>),
+    Factored { q: Mat<C64>, vm: Mat<C64> },
+}
+
+impl RightVectors {
+    /// The site `V^H` restricted to the columns `cols` of `V` (in that order): entries
+    /// `(t, j)` at `t + kept * j`.
+    fn adjoint_columns(&self, cols: &[usize], p: Par) -> Vec<C64> {
+        // Row j of V, columns `pick` in order, conjugated: column j of V^H.
+        let gather = |v: MatRef<'_, C64>, pick: &[usize]| {
+            let mut right = Vec::with_capacity(pick.len() * v.nrows());
+            for j in 0..v.nrows() {
+                right.extend(pick.iter().map(|&t| v[(j, t)].conj()));
+            }
+            right
+        };
+        match self {
+            RightVectors::Full(v) => gather(v.as_ref(), cols),
+            RightVectors::Factored { q, vm } => {
+                let kept = cols.len();
+                let picked = Mat::<C64>::from_fn(vm.nrows(), kept, |i, t| vm[(i, cols[t])]);
+                let mut v = Mat::<C64>::zeros(q.nrows(), kept);
+                matmul(
+                    v.as_mut(),
+                    Accum::Replace,
+                    q.as_ref(),
+                    picked.as_ref(),
+                    C64::new(1.0, 0.0),
+                    p,
+                );
+                let all: Vec<usize> = (0..kept).collect();
+                gather(v.as_ref(), &all)
+            }
+        }
+    }
+}
+
+/// `V` from the whole two-site tensor: `phi = G (B_i B_{i+1})`, then the right singular
+/// vectors of `theta` by the Gram matrix (or the SVD), then `psi = phi V`.
+fn full_vectors(
+    bl: &Site,
+    br: &Site,
+    w: Option<&[f64]>,
+    gm: &[C64],
+    bond: usize,
+    settings: UpdateSettings,
+) -> Result<Vectors> {
+    let (chi_l, chi_r) = (bl.chi_l, br.chi_r);
     let (rows, cols) = (2 * chi_l, 2 * chi_r);
     let p = settings.par;
     // phi = B_i B_{i+1}, entries at l + chi_l (s1 + 2 s2 + 4 r): the window layout.
@@ -164,20 +307,14 @@ fn update(
         SplitMethod::Svd => None,
     };
     let (v, tail) = match gram {
-        Some((vals, v)) => match settings.truncation.certain_keep(&vals) {
-            // Only the directions kept: the others are discarded whatever their exact
-            // weights, which the subtraction below gives.
-            Some(keep) => (v.as_ref().subcols(v.ncols() - keep, keep).to_owned(), true),
-            None => (v, false),
-        },
+        Some((vals, v)) => certain_columns(v, &vals, settings),
         None => (
             linalg::checked_svd(theta_m, par_of(p), settings.svd)?.v,
             false,
         ),
     };
-    let k = v.ncols();
     // psi = phi V; theta V = diag(w) psi, whose column norms are the singular values.
-    let mut psi = Mat::<C64>::zeros(rows, k);
+    let mut psi = Mat::<C64>::zeros(rows, v.ncols());
     matmul(
         psi.as_mut(),
         Accum::Replace,
@@ -186,65 +323,160 @@ fn update(
         C64::new(1.0, 0.0),
         p,
     );
-    let mut s = vec![0.0f64; k];
-    for (t, acc) in s.iter_mut().enumerate() {
-        let col = psi.col(t);
-        *acc = match w {
-            Some(w) => col
-                .iter()
-                .enumerate()
-                .map(|(row, z)| z.norm_sqr() * w[row % chi_l] * w[row % chi_l])
-                .sum::<f64>(),
-            None => col.iter().map(|z| z.norm_sqr()).sum::<f64>(),
-        }
-        .sqrt();
+    Ok(Vectors {
+        v: RightVectors::Full(v),
+        psi,
+        tail,
+        total: if tail { theta_m.squared_norm_l2() } else { 0.0 },
+    })
+}
+
+/// The eigenvectors `v` (eigenvalues `vals`, non-decreasing) restricted to those the
+/// truncation certainly keeps, if it can tell from the eigenvalues (then `true`): the others
+/// are discarded whatever their exact weights, which `total` less the kept weight gives.
+fn certain_columns(v: Mat<C64>, vals: &[f64], settings: UpdateSettings) -> (Mat<C64>, bool) {
+    match settings.truncation.certain_keep(vals) {
+        Some(keep) => (v.as_ref().subcols(v.ncols() - keep, keep).to_owned(), true),
+        None => (v, false),
     }
-    let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|&x, &y| s[y].total_cmp(&s[x]));
-    let sorted: Vec<f64> = order.iter().map(|&t| s[t]).collect();
-    let held: f64 = sorted.iter().map(|x| x * x).sum();
-    let total = if tail {
-        theta_m.squared_norm_l2()
-    } else {
-        held
+}
+
+/// The terms `A_k (x) B_k` of a two-qubit gate's operator-Schmidt decomposition
+/// `G = sum_k A_k (x) B_k` (`A_k` on the window's first qubit, `B_k` on its second, each
+/// `2 x 2` row-major, `A_k` carrying the term's weight), without the terms below round-off
+/// (`1e-14` of the largest). CZ and CX, and any of them between one-qubit gates, have two
+/// terms; a SWAP or a generic gate four. `None` if the gate is not finite.
+fn operator_schmidt(gm: &[C64]) -> Option<Vec<([C64; 4], [C64; 4])>> {
+    // gm[(a1 + 2 a2) * 4 + (b1 + 2 b2)] = <a1 a2| G |b1 b2>; the reshuffled matrix has rows
+    // (a1, b1) and columns (a2, b2).
+    let m = Mat::<C64>::from_fn(4, 4, |i, j| {
+        let (a1, b1, a2, b2) = (i / 2, i % 2, j / 2, j % 2);
+        gm[(a1 + 2 * a2) * 4 + (b1 + 2 * b2)]
+    });
+    let f = linalg::checked_svd(m.as_ref(), Parallelism::Sequential, SvdBackend::Faer).ok()?;
+    let top = f.s.first().copied().unwrap_or(0.0);
+    Some(
+        f.s.iter()
+            .enumerate()
+            .take_while(|&(_, &s)| s > 1e-14 * top)
+            .map(|(t, &s)| {
+                let a = std::array::from_fn(|i| f.u[(i, t)] * s);
+                let b = std::array::from_fn(|j| f.v[(j, t)].conj());
+                (a, b)
+            })
+            .collect(),
+    )
+}
+
+/// The largest `K / n` at which an update factors `theta` through its inner dimension
+/// `K` (terms of the gate times the bond between the sites) rather than taking the `n x n`
+/// Gram matrix of the whole tensor.
+const FACTORED_MAX_RATIO: f64 = 0.8;
+
+/// `V` through the gate's operator-Schmidt form, when that makes the eigensolver smaller.
+///
+/// With `G = sum_k A_k (x) B_k` (`r` terms) the two-site tensor is a product through an
+/// inner dimension `K = r chi` (`chi` the bond between the sites):
+///
+/// ```text
+/// phi = L R,   L = [A_0 B_i, .., A_{r-1} B_i]   (2 chi_l x K)
+///              R = [B_0 B_{i+1}; ..; B_{r-1} B_{i+1}]   (K x 2 chi_r)
+/// R^H = Q T (thin QR)  =>  phi = (L T^H) Q^H = M Q^H,   theta = diag(w) M Q^H
+/// ```
+///
+/// so `theta`'s right singular vectors are `Q V_M` with `V_M` those of `diag(w) M`
+/// (`2 chi_l x K`), and `psi = phi Q V_M = M V_M`. A CZ or CX brick doubles a bond per
+/// layer, so where a bond is about half its neighbours (every other bond of a QFL circuit
+/// growing under its cutoff) the eigensolver is `K` instead of `2 chi_r` wide, about a
+/// quarter of the work. `Q` is orthonormal to round-off (Householder), so `V` is too.
+/// `Ok(None)` when `K` is not small enough for this to pay ([`FACTORED_MAX_RATIO`]) or
+/// the Gram eigensolver declines (the caller then takes the whole tensor).
+fn factored_vectors(
+    bl: &Site,
+    br: &Site,
+    w: Option<&[f64]>,
+    gm: &[C64],
+    bond: usize,
+    settings: UpdateSettings,
+) -> Result<Option<Vectors>> {
+    let p = settings.par;
+    let (chi_l, chi, chi_r) = (bl.chi_l, bl.chi_r, br.chi_r);
+    let (rows, cols) = (2 * chi_l, 2 * chi_r);
+    // The eigensolver the whole tensor would take (right_gram_vectors).
+    let full = if 2 * rows <= cols { rows } else { cols };
+    // A gate has at most 4 terms: skip the decomposition when even 2 cannot pay.
+    if (2 * chi) as f64 > FACTORED_MAX_RATIO * full as f64 {
+        return Ok(None);
+    }
+    let Some(terms) = operator_schmidt(gm) else {
+        return Ok(None);
     };
-    if !total.is_finite() || total <= 0.0 {
+    let r = terms.len();
+    let kdim = r * chi;
+    if kdim == 0 || kdim >= cols || kdim as f64 > FACTORED_MAX_RATIO * full as f64 {
+        return Ok(None);
+    }
+    // R^H: entry ((s', rr), (k, m)) = conj(sum_s B_k[s', s] B_{i+1}[m, s + 2 rr]).
+    let bd = &br.data;
+    let rh = Mat::<C64>::from_fn(cols, kdim, |row, col| {
+        let (s2, rr) = (row % 2, row / 2);
+        let (k, m) = (col / chi, col % chi);
+        let b = &terms[k].1;
+        let at = |s: usize| bd[m + chi * (s + 2 * rr)];
+        (b[2 * s2] * at(0) + b[2 * s2 + 1] * at(1)).conj()
+    });
+    // L: entry ((l, s'), (k, m)) = sum_s A_k[s', s] B_i[(l, s), m].
+    let ld = &bl.data;
+    let l_mat = Mat::<C64>::from_fn(rows, kdim, |row, col| {
+        let (l, s1) = (row % chi_l, row / chi_l);
+        let (k, m) = (col / chi, col % chi);
+        let a = &terms[k].0;
+        let at = |s: usize| ld[l + chi_l * (s + 2 * m)];
+        a[2 * s1] * at(0) + a[2 * s1 + 1] * at(1)
+    });
+    let (q, t) = linalg::thin_qr(rh.as_ref(), par_of(p));
+    let mut mphi = Mat::<C64>::zeros(rows, kdim);
+    matmul(
+        mphi.as_mut(),
+        Accum::Replace,
+        l_mat.as_ref(),
+        t.adjoint(),
+        C64::new(1.0, 0.0),
+        p,
+    );
+    let mut mw = mphi.clone();
+    if let Some(w) = w {
+        for j in 0..kdim {
+            for (row, z) in mw.col_mut(j).iter_mut().enumerate() {
+                *z *= w[row % chi_l];
+            }
+        }
+    }
+    let total = mw.squared_norm_l2();
+    if !total.is_finite() {
         return Err(Error::NonFinite {
-            context: format!("singular values at bond {bond}"),
+            context: format!("two-site tensor at bond {bond}"),
         });
     }
-    // Relative weights: theta's norm is 1 only up to the truncations elsewhere.
-    let normalized: Vec<f64> = sorted.iter().map(|x| x / total.sqrt()).collect();
-    let (kept, eps) = if tail {
-        (k, ((total - held) / total).max(0.0))
-    } else {
-        settings.truncation.keep(&normalized)
+    let Some((vals, vm)) = right_gram_vectors(mw.as_ref(), p) else {
+        return Ok(None);
     };
-    let kept_weight: f64 = normalized[..kept].iter().map(|x| x * x).sum();
-    let scale = 1.0 / kept_weight.sqrt();
-    let mut left = Vec::with_capacity(rows * kept);
-    for &t in &order[..kept] {
-        left.extend(psi.col(t).iter().copied());
-    }
-    let mut right = Vec::with_capacity(kept * cols);
-    for col in 0..cols {
-        right.extend(order[..kept].iter().map(|&t| v[(col, t)].conj()));
-    }
-    Ok(Cut {
-        left: Site {
-            chi_l,
-            chi_r: kept,
-            data: left,
-        },
-        right: Site {
-            chi_l: kept,
-            chi_r,
-            data: right,
-        },
-        lambda: normalized[..kept].iter().map(|x| x * scale).collect(),
-        eps,
-        kept,
-    })
+    let (vm, tail) = certain_columns(vm, &vals, settings);
+    let mut psi = Mat::<C64>::zeros(rows, vm.ncols());
+    matmul(
+        psi.as_mut(),
+        Accum::Replace,
+        mphi.as_ref(),
+        vm.as_ref(),
+        C64::new(1.0, 0.0),
+        p,
+    );
+    Ok(Some(Vectors {
+        v: RightVectors::Factored { q, vm },
+        psi,
+        tail,
+        total,
+    }))
 }
 
 fn par_of(p: Par) -> Parallelism {
@@ -333,24 +565,89 @@ impl MpsState {
         Ok(Hastings { b, lambda })
     }
 
-    /// Back to exact mixed-canonical form (an LQ sweep from the right end, centre at 0),
-    /// normalized; keeps `rdms`, the local one-qubit density matrices read from the Hastings
-    /// form (by qubit).
+    /// Leaves Hastings' form: the sites are kept as they are, and the sweep back to exact
+    /// mixed-canonical form deferred ([`settle`](Self::settle)); keeps `rdms`, the local
+    /// one-qubit density matrices read from the Hastings form (by qubit).
+    ///
+    /// The sweep is an LQ factorization per site, as much work as a layer of updates: on a
+    /// 256-qubit QFL circuit at max bond 256 it took 2.1 of the run's 6.5 s, and a run whose
+    /// `<Z_i>` are read locally does not need it.
     fn leave_hastings(&mut self, h: Hastings, rdms: Vec<[C64; 4]>) -> Result<()> {
-        self.restore_canonical(h)?;
+        self.sites = h.b;
+        self.centre = self.n_qubits - 1;
+        self.touch(0, self.n_qubits - 1);
+        self.unswept = true;
+        self.swept = std::sync::OnceLock::new();
         self.local = Some(rdms);
         Ok(())
     }
 
     /// Back to exact mixed-canonical form (centre at 0), normalized.
+    fn restore_canonical(&mut self, h: Hastings) -> Result<()> {
+        self.sites = h.b;
+        self.centre = self.n_qubits - 1;
+        self.sweep_to_canonical()
+    }
+
+    /// Makes a state a TEBD run left in Hastings' form exactly canonical (centre at 0) and
+    /// normalized, by the sweep [`leave_hastings`](Self::leave_hastings) deferred (or by
+    /// taking the copy a reader swept). Nothing to do on any other state. The local read-out
+    /// stays: the sweep changes the sites, not the state.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] if the state's norm is not finite or zero (the state is then
+    /// unusable, as a run that fails is).
+    pub(super) fn settle(&mut self) -> Result<()> {
+        if !self.unswept {
+            return Ok(());
+        }
+        let local = self.local.take();
+        match self.swept.take() {
+            Some(copy) => {
+                self.sites = copy.sites;
+                self.centre = copy.centre;
+                self.touch(0, self.n_qubits - 1);
+            }
+            None => self.sweep_to_canonical()?,
+        }
+        self.unswept = false;
+        self.local = local;
+        Ok(())
+    }
+
+    /// The swept copy of a state left in Hastings' form, made on the first call (readers
+    /// with `&self` read it; [`settle`](Self::settle) takes it).
+    pub(super) fn swept_copy(&self) -> Result<&MpsState> {
+        if let Some(copy) = self.swept.get() {
+            return Ok(copy);
+        }
+        let mut copy = self.clone();
+        copy.settle()?;
+        Ok(self.swept.get_or_init(|| Box::new(copy)))
+    }
+
+    /// The bond dimensions the sweep of [`settle`](Self::settle) gives, without sweeping:
+    /// the LQ step at site `c` makes bond `c - 1` the smaller of its dimension and twice
+    /// that of bond `c` after its own step.
+    pub(super) fn swept_bond_dimensions(&self) -> Vec<usize> {
+        let n = self.n_qubits;
+        let mut dims = vec![1; n - 1];
+        let mut right = 1;
+        for c in (1..n).rev() {
+            right = self.sites[c].chi_l.min(2 * right);
+            dims[c - 1] = right;
+        }
+        dims
+    }
+
+    /// The LQ sweep from the centre at `n - 1` to 0, sites before the centre right-orthonormal
+    /// only approximately (Hastings' form).
     ///
     /// The sweep normalizes the centre after every step: the sites of a heavily truncated
     /// run each carry a little less than unit weight, and their product (the state's norm)
     /// can fall below the smallest `f64` (a 1000-qubit, 20-layer brick at max bond 64 did),
     /// while every site, and the state's direction, is representable.
-    fn restore_canonical(&mut self, h: Hastings) -> Result<()> {
-        self.sites = h.b;
-        self.centre = self.n_qubits - 1;
+    fn sweep_to_canonical(&mut self) -> Result<()> {
         loop {
             let c = self.centre;
             let norm = self.sites[c]
@@ -825,6 +1122,161 @@ mod tests {
         assert!(psi.canonical_deviation() < 1e-12);
         for (x, y) in psi.to_dense().unwrap().iter().zip(&want) {
             assert!((x - y).norm() < 1e-12, "{x} vs {y}");
+        }
+    }
+
+    /// A TEBD run leaves its sites in Hastings' form and defers the sweep: readers read a
+    /// swept copy, made once; `settle` takes that copy (or sweeps); either way the state
+    /// is the one the sweep gives, with the bond dimensions reported before it, and the
+    /// local read-out survives. A run after it starts from the swept state.
+    #[test]
+    fn a_tebd_run_defers_its_sweep_until_needed() {
+        let n = 10;
+        let mut c = Circuit::new(n).unwrap();
+        for layer in 0..6 {
+            for q in 0..n {
+                c.push(Gate::Ry((0.4 + 0.3 * (q + layer) as f64).into()), &[q])
+                    .unwrap();
+            }
+            for q in (layer % 2..n - 1).step_by(2) {
+                c.push(Gate::Cx, &[q, q + 1]).unwrap();
+            }
+        }
+        let config = MpsConfig::default()
+            .with_truncation(crate::backend::mps::Truncation::default().with_max_bond(5))
+            .with_update(UpdateScheme::Tebd);
+        let mut psi = MpsState::new(n, config).unwrap();
+        psi.run(&c, &[], &[]).unwrap();
+        assert!(psi.unswept && psi.swept.get().is_none());
+        let dims = psi.bond_dimensions();
+        assert!(dims.contains(&5), "{dims:?}");
+        let local = psi.local_z_expectations().unwrap();
+        assert_eq!(psi.centre(), 0);
+        let dense = psi.to_dense().unwrap();
+        assert!(psi.unswept && psi.swept.get().is_some());
+        assert!((psi.norm() - 1.0).abs() < 1e-12);
+        let mut fresh = psi.clone();
+        fresh.swept = std::sync::OnceLock::new();
+        fresh.settle().unwrap();
+        let mut later = psi.clone();
+        psi.settle().unwrap();
+        assert!(!psi.unswept && psi.swept.get().is_none());
+        for s in [&psi, &fresh] {
+            assert_eq!(s.bond_dimensions(), dims);
+            assert_eq!(s.centre(), 0);
+            assert!(s.canonical_deviation() < 1e-10);
+            assert_eq!(s.local_z_expectations().unwrap(), local);
+            for (x, y) in s.to_dense().unwrap().iter().zip(&dense) {
+                assert!((x - y).norm() < 1e-13, "{x} vs {y}");
+            }
+        }
+        // A further run on the unswept state and on the settled one.
+        let mut d = Circuit::new(n).unwrap();
+        d.push(Gate::Cx, &[2, 7]).unwrap();
+        d.push(Gate::Ry(0.9.into()), &[4]).unwrap();
+        later.run(&d, &[], &[]).unwrap();
+        psi.run(&d, &[], &[]).unwrap();
+        for (x, y) in later
+            .to_dense()
+            .unwrap()
+            .iter()
+            .zip(&psi.to_dense().unwrap())
+        {
+            assert!((x - y).norm() < 1e-12, "{x} vs {y}");
+        }
+    }
+
+    /// A random site `chi_l x 2 x chi_r` from `seed`.
+    fn random_site(chi_l: usize, chi_r: usize, seed: u64) -> Site {
+        let m = crate::linalg::test_support::random_matrix(
+            2 * chi_l,
+            chi_r,
+            chi_r.min(2 * chi_l),
+            1.0,
+            seed,
+        );
+        Site::from_mat(m.as_ref(), chi_l, chi_r)
+    }
+
+    /// A random one-qubit unitary (row-major) from three angles.
+    fn unitary(a: f64, b: f64, c: f64) -> [C64; 4] {
+        let (co, si) = (a.cos(), a.sin());
+        [
+            C64::from_polar(co, b),
+            -C64::from_polar(si, c),
+            C64::from_polar(si, -c),
+            C64::from_polar(co, -b),
+        ]
+    }
+
+    /// `CZ (U (x) V)` in window order (`U` on the window's first qubit).
+    fn cz_after(u: &[C64; 4], v: &[C64; 4]) -> Vec<C64> {
+        let mut gm = vec![C64::new(0.0, 0.0); 16];
+        for (a1, a2, b1, b2) in (0..16).map(|i| (i & 1, (i >> 1) & 1, (i >> 2) & 1, i >> 3)) {
+            let sign = if a1 == 1 && a2 == 1 { -1.0 } else { 1.0 };
+            gm[(a1 + 2 * a2) * 4 + (b1 + 2 * b2)] = u[2 * a1 + b1] * v[2 * a2 + b2] * sign;
+        }
+        gm
+    }
+
+    /// The factored update gives the update of the whole tensor: the same Schmidt values,
+    /// right vectors orthonormal, and `B_i B_{i+1} = G (B_i B_{i+1})` before the update. A
+    /// CZ between one-qubit gates has two operator-Schmidt terms (inner dimension `2 chi`)
+    /// and is factored on every shape here; a SWAP has four, and is factored only where
+    /// `4 chi` is small enough.
+    #[test]
+    fn factored_updates_match_the_whole_tensor() {
+        let settings = |split| UpdateSettings {
+            truncation: crate::backend::mps::Truncation::default(),
+            split,
+            svd: SvdBackend::Faer,
+            par: Par::Seq,
+        };
+        let cz = cz_after(&unitary(0.3, 1.1, -0.4), &unitary(1.2, 0.2, 0.9));
+        assert_eq!(operator_schmidt(&cz).unwrap().len(), 2);
+        assert_eq!(operator_schmidt(&swap_matrix()).unwrap().len(), 4);
+        for (chi_l, chi, chi_r, weighted, swap_factored) in [
+            (10, 4, 10, true, true),
+            (12, 5, 16, false, true),
+            (30, 12, 24, true, false),
+        ] {
+            for (gm, factored) in [(cz.clone(), true), (swap_matrix(), swap_factored)] {
+                let (bl, br) = (random_site(chi_l, chi, 7), random_site(chi, chi_r, 8));
+                let w: Vec<f64> = (0..chi_l).map(|l| 0.9f64.powi(l as i32)).collect();
+                let w = weighted.then_some(w.as_slice());
+                let what = format!("chi {chi_l}, {chi}, {chi_r}, factored {factored}");
+                let f = factored_vectors(&bl, &br, w, &gm, 0, settings(SplitMethod::Gram)).unwrap();
+                assert_eq!(f.is_some(), factored, "{what}");
+                let a = update(&bl, &br, w, &gm, 0, settings(SplitMethod::Gram)).unwrap();
+                let b = update(&bl, &br, w, &gm, 0, settings(SplitMethod::Svd)).unwrap();
+                assert_eq!(a.kept, b.kept, "{what}");
+                let terms = if gm == cz { 2 } else { 4 };
+                assert_eq!(
+                    a.kept,
+                    (2 * chi_l).min(2 * chi_r).min(terms * chi),
+                    "{what}"
+                );
+                for (x, y) in a.lambda.iter().zip(&b.lambda) {
+                    assert!((x - y).abs() < 1e-12, "{what}: lambda {x} vs {y}");
+                }
+                let right = a.right.as_l_sr();
+                let gram = right * right.adjoint();
+                assert!(
+                    (&gram - Mat::<C64>::identity(a.kept, a.kept)).norm_max() < 1e-12,
+                    "{what}: right site not orthonormal"
+                );
+                // The product of the new sites is the gate applied to the old ones.
+                let product = |l: &Site, r: &Site| {
+                    let m = l.as_ls_r() * r.as_l_sr();
+                    super::super::col_major(m)
+                };
+                let want = apply_gate_to_theta(product(&bl, &br), &gm, chi_l, 4, chi_r);
+                let got = product(&a.left, &a.right);
+                let scale = want.iter().map(|z| z.norm()).fold(0.0, f64::max);
+                for (x, y) in got.iter().zip(&want) {
+                    assert!((x - y).norm() < 1e-12 * scale, "{what}: {x} vs {y}");
+                }
+            }
         }
     }
 }
