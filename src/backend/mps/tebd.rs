@@ -1240,7 +1240,7 @@ mod tests {
         assert_eq!(operator_schmidt(&cz).unwrap().len(), 2);
         assert_eq!(operator_schmidt(&swap_matrix()).unwrap().len(), 4);
         for (chi_l, chi, chi_r, weighted, swap_factored) in [
-            (10, 4, 10, true, true),
+            (10, 4, 10, true, false),
             (12, 5, 16, false, true),
             (30, 12, 24, true, false),
         ] {
