@@ -316,13 +316,50 @@ fn auto_prefers_the_amplitudes_where_they_pay() {
     assert!(d < 1e-10, "amplitudes differ by {d:e}");
     let mut capped = MpsState::new(14, blocks(Truncation::exact().with_max_bond(16))).unwrap();
     capped.run(&c, &theta, &[]).unwrap();
-    assert!(capped.local_z_expectations().is_ok(), "did not switch");
+    // A run that switched ends in TEBD (its centre at 0), one on the amplitudes with its
+    // centre at the right end; both read locally when truncated.
+    assert!(capped.local_z_expectations().is_ok());
+    assert_eq!(capped.centre(), 0, "did not switch");
     // 20 qubits, ten layers, max bond 256: the bonds reach 128 with too few updates left
     // for going over to pay, so Auto switches after all.
     let (wide, theta) = brick(20, 10, false);
     let mut mps = MpsState::new(20, blocks(Truncation::default().with_max_bond(256))).unwrap();
     mps.run(&wide, &theta, &[]).unwrap();
-    assert!(mps.local_z_expectations().is_ok(), "did not switch");
+    assert!(mps.local_z_expectations().is_ok());
+    assert_eq!(mps.centre(), 0, "did not switch");
+}
+
+/// A run that finishes on its amplitudes and truncates them at the split back keeps the
+/// amplitudes' one-qubit density matrices as its local read-out. A 16-qubit brick of 40
+/// layers at max bond 32 goes over once a bond reaches 32, before anything was truncated,
+/// so the local `<Z_i>` are the exact circuit's while the state held (truncated at the
+/// split back) reads differently.
+#[test]
+fn a_truncating_split_back_reads_locally_before_it() {
+    let n = 16;
+    let (c, theta) = brick(n, 40, false);
+    let mut dense = DenseState::new(n).unwrap();
+    dense.run(&c, &theta, &[]).unwrap();
+    let config = auto_config(Truncation::exact().with_max_bond(32)).with_window_blocks(true);
+    let mut mps = MpsState::new(n, config).unwrap();
+    mps.run(&c, &theta, &[]).unwrap();
+    let f = mps.fidelity_estimate();
+    assert!(
+        f < 1.0 - 1e-6,
+        "the split back did not truncate (fidelity {f})"
+    );
+    assert!(mps.bond_dimensions().iter().all(|&b| b <= 32));
+    let zd = dense.z_expectations().unwrap();
+    let zl = mps.local_z_expectations().unwrap();
+    let zm = mps.z_expectations().unwrap();
+    let dist = |z: &[f64]| {
+        z.iter()
+            .zip(&zd)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max)
+    };
+    assert!(dist(&zl) < 1e-10, "local <Z_i> off by {:e}", dist(&zl));
+    assert!(dist(&zm) > 1e-6, "held <Z_i> off by only {:e}", dist(&zm));
 }
 
 /// A gate of three or more qubits after the bonds have grown holds the switch back until

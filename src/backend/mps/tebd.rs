@@ -974,16 +974,19 @@ impl MpsState {
         Ok(())
     }
 
-    /// `<Z_i>` of every qubit read locally from the Hastings form of the last TEBD run, as
-    /// Qiskit Aer's MPS method reads them: `lambda_{i-1} B_i` contracted with itself as if
-    /// its environments were exactly orthonormal. After truncations this is not the
-    /// expectation in the state held (that is [`StateBackend::z_expectations`]) but an
-    /// estimate of the untruncated circuit's value that is often closer to it; see
-    /// `docs/theory.md`.
+    /// `<Z_i>` of every qubit read locally at the end of the last run: from the Hastings
+    /// form of a TEBD run, as Qiskit Aer's MPS method reads them (`lambda_{i-1} B_i`
+    /// contracted with itself as if its environments were exactly orthonormal), or, for a
+    /// run that finished on its amplitudes ([`UpdateScheme::Auto`] on a short chain), from
+    /// the amplitudes before the split back truncated them. After truncations this is not
+    /// the expectation in the state held (that is [`StateBackend::z_expectations`]) but an
+    /// estimate of the untruncated circuit's value that is often closer to it, as it does
+    /// not see the run's last truncation; see `docs/theory.md`.
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] if the state was not produced by a TEBD run
-    /// ([`UpdateScheme::Tebd`]) or was changed since.
+    /// ([`UpdateScheme::Tebd`]) or a run that finished on its amplitudes with a truncating
+    /// split back, or was changed since.
     ///
     /// [`StateBackend::z_expectations`]: crate::StateBackend::z_expectations
     pub fn local_z_expectations(&self) -> Result<Vec<f64>> {
@@ -992,14 +995,15 @@ impl MpsState {
             None => Err(Error::InvalidSetting {
                 name: "read-out",
                 value: "local".into(),
-                reason: "needs a state just produced by a TEBD run (UpdateScheme::Tebd) and \
-                         not changed since",
+                reason: "needs a state just produced by a TEBD run (UpdateScheme::Tebd) or \
+                         one that finished on its truncated amplitudes, and not changed since",
             }),
         }
     }
 
     /// Whether [`local_z_expectations`](Self::local_z_expectations) has values: the state
-    /// was produced by a TEBD run and not changed since (a check that builds no error).
+    /// was produced by a TEBD run, or by a run that finished on its amplitudes and truncated
+    /// them, and not changed since (a check that builds no error).
     pub fn has_local_read_out(&self) -> bool {
         self.local.is_some()
     }

@@ -153,7 +153,7 @@ impl From<RoutingChoice> for Routing {
 /// How `<Z_i>` are read from an MPS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum ReadoutChoice {
-    /// Local where the run ended in TEBD, exact otherwise (default).
+    /// Local where the run ended in TEBD or on truncated amplitudes, exact otherwise (default).
     Auto,
     /// The expectation in the state held, by contraction.
     Exact,
@@ -232,7 +232,8 @@ struct RunArgs {
     mps: MpsArgs,
     /// How <Z_i> are read from an MPS: exact (in the state held), local (Qiskit Aer's
     /// estimate from the TEBD form; needs --update tebd and no mid-circuit measurement) or
-    /// auto (local where the run ended in TEBD, exact otherwise).
+    /// auto (local where the run ended in TEBD or on its amplitudes with a truncating split
+    /// back, which it reads before that truncation; exact otherwise).
     #[arg(long, value_enum, default_value_t = ReadoutChoice::Auto)]
     readout: ReadoutChoice,
     /// An observable to measure: Pauli strings with optional weights, joined by + or -,
@@ -501,7 +502,8 @@ struct MpsSummary {
     /// Whether centred runs took window blocks.
     window_blocks: bool,
     /// How `<Z_i>` were read: "exact" or "local" (`--readout auto` reads locally exactly
-    /// when the run ended in TEBD: `--update tebd`, or `auto` after its switch).
+    /// when the run ended in TEBD: `--update tebd`, or `auto` after its switch; or when an
+    /// `auto` run finished on its amplitudes and the split back truncated them).
     readout: &'static str,
     peak_bond: usize,
     fidelity_estimate: f64,
@@ -742,7 +744,8 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
                 ReadoutChoice::Exact => |s| Ok((s.z_expectations()?, "exact")),
                 ReadoutChoice::Local => |s| Ok((s.local_z_expectations()?, "local")),
                 // Local where the run ended in TEBD (UpdateScheme::Tebd, or Auto after its
-                // switch), which is when the local estimate exists.
+                // switch) or on amplitudes that the split back truncated, which is when the
+                // local estimate exists.
                 ReadoutChoice::Auto => |s| {
                     if s.has_local_read_out() {
                         Ok((s.local_z_expectations()?, "local"))
