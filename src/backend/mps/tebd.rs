@@ -130,20 +130,26 @@ fn scale_rows(data: &mut [C64], chi_l: usize, w: &[f64]) {
     }
 }
 
-/// One TEBD update of sites `bl`, `br` (adjacent) with left bond weights `w` (`None` at the
-/// left end) and the gate `gm` in window order.
-fn update(
-    bl: &Site,
-    br: &Site,
-    w: Option<&[f64]>,
-    gm: &[C64],
+/// What one TEBD update reads: sites `bl`, `br` (adjacent, joined by bond `bond`), the
+/// left bond weights `w` (`None` at the left end) and the gate `gm` in window order.
+#[derive(Clone, Copy)]
+struct Pair<'a> {
+    bl: &'a Site,
+    br: &'a Site,
+    w: Option<&'a [f64]>,
+    gm: &'a [C64],
     bond: usize,
-    settings: UpdateSettings,
-) -> Result<Cut> {
+}
+
+/// One TEBD update of `pair`.
+fn update(pair: Pair<'_>, settings: UpdateSettings) -> Result<Cut> {
+    let Pair {
+        bl, br, w, bond, ..
+    } = pair;
     let (chi_l, chi_r) = (bl.chi_l, br.chi_r);
     let rows = 2 * chi_l;
     let factored = match settings.split {
-        SplitMethod::Gram => factored_vectors(bl, br, w, gm, bond, settings)?,
+        SplitMethod::Gram => factored_vectors(pair, settings)?,
         SplitMethod::Svd => None,
     };
     let Vectors {
@@ -153,7 +159,7 @@ fn update(
         total,
     } = match factored {
         Some(f) => f,
-        None => full_vectors(bl, br, w, gm, bond, settings)?,
+        None => full_vectors(pair, settings)?,
     };
     let k = psi.ncols();
     let mut s = vec![0.0f64; k];
@@ -268,14 +274,14 @@ impl RightVectors {
 
 /// `V` from the whole two-site tensor: `phi = G (B_i B_{i+1})`, then the right singular
 /// vectors of `theta` by the Gram matrix (or the SVD), then `psi = phi V`.
-fn full_vectors(
-    bl: &Site,
-    br: &Site,
-    w: Option<&[f64]>,
-    gm: &[C64],
-    bond: usize,
-    settings: UpdateSettings,
-) -> Result<Vectors> {
+fn full_vectors(pair: Pair<'_>, settings: UpdateSettings) -> Result<Vectors> {
+    let Pair {
+        bl,
+        br,
+        w,
+        gm,
+        bond,
+    } = pair;
     let (chi_l, chi_r) = (bl.chi_l, br.chi_r);
     let (rows, cols) = (2 * chi_l, 2 * chi_r);
     let p = settings.par;
@@ -395,14 +401,14 @@ const FACTORED_MAX_RATIO: f64 = 0.7;
 /// quarter of the work. `Q` is orthonormal to round-off (Householder), so `V` is too.
 /// `Ok(None)` when `K` is not small enough for this to pay ([`FACTORED_MAX_RATIO`]) or
 /// the Gram eigensolver declines (the caller then takes the whole tensor).
-fn factored_vectors(
-    bl: &Site,
-    br: &Site,
-    w: Option<&[f64]>,
-    gm: &[C64],
-    bond: usize,
-    settings: UpdateSettings,
-) -> Result<Option<Vectors>> {
+fn factored_vectors(pair: Pair<'_>, settings: UpdateSettings) -> Result<Option<Vectors>> {
+    let Pair {
+        bl,
+        br,
+        w,
+        gm,
+        bond,
+    } = pair;
     let p = settings.par;
     let (chi_l, chi, chi_r) = (bl.chi_l, bl.chi_r, br.chi_r);
     let (rows, cols) = (2 * chi_l, 2 * chi_r);
@@ -722,7 +728,14 @@ impl MpsState {
                 .map(|(i, gm)| {
                     let settings = self.update_settings(linalg::par_for(inner, dim(*i)));
                     let w = i.checked_sub(1).map(|j| h.lambda[j].as_slice());
-                    update(&h.b[*i], &h.b[*i + 1], w, gm, *i, settings)
+                    let pair = Pair {
+                        bl: &h.b[*i],
+                        br: &h.b[*i + 1],
+                        w,
+                        gm,
+                        bond: *i,
+                    };
+                    update(pair, settings)
                 })
                 .collect()
         } else {
@@ -732,7 +745,14 @@ impl MpsState {
                     let settings =
                         self.update_settings(linalg::par_for(self.config.parallelism, dim(*i)));
                     let w = i.checked_sub(1).map(|j| h.lambda[j].as_slice());
-                    update(&h.b[*i], &h.b[*i + 1], w, gm, *i, settings)
+                    let pair = Pair {
+                        bl: &h.b[*i],
+                        br: &h.b[*i + 1],
+                        w,
+                        gm,
+                        bond: *i,
+                    };
+                    update(pair, settings)
                 })
                 .collect()
         };
@@ -1253,10 +1273,17 @@ mod tests {
                 let w: Vec<f64> = (0..chi_l).map(|l| 0.9f64.powi(l as i32)).collect();
                 let w = weighted.then_some(w.as_slice());
                 let what = format!("chi {chi_l}, {chi}, {chi_r}, factored {factored}");
-                let f = factored_vectors(&bl, &br, w, &gm, 0, settings(SplitMethod::Gram)).unwrap();
+                let pair = Pair {
+                    bl: &bl,
+                    br: &br,
+                    w,
+                    gm: &gm,
+                    bond: 0,
+                };
+                let f = factored_vectors(pair, settings(SplitMethod::Gram)).unwrap();
                 assert_eq!(f.is_some(), factored, "{what}");
-                let a = update(&bl, &br, w, &gm, 0, settings(SplitMethod::Gram)).unwrap();
-                let b = update(&bl, &br, w, &gm, 0, settings(SplitMethod::Svd)).unwrap();
+                let a = update(pair, settings(SplitMethod::Gram)).unwrap();
+                let b = update(pair, settings(SplitMethod::Svd)).unwrap();
                 assert_eq!(a.kept, b.kept, "{what}");
                 let terms = if gm == cz { 2 } else { 4 };
                 assert_eq!(
