@@ -104,6 +104,19 @@ struct Hastings {
     lambda: Vec<Vec<f64>>,
 }
 
+impl Hastings {
+    /// The update of sites `i`, `i + 1` by the window matrix `gm`.
+    fn pair<'a>(&'a self, i: usize, gm: &'a [C64]) -> Pair<'a> {
+        Pair {
+            bl: &self.b[i],
+            br: &self.b[i + 1],
+            w: i.checked_sub(1).map(|j| self.lambda[j].as_slice()),
+            gm,
+            bond: i,
+        }
+    }
+}
+
 /// What one TEBD update produces, applied to the state only when every gate of a batch
 /// succeeded up to it.
 struct Cut {
@@ -727,15 +740,7 @@ impl MpsState {
                 .par_iter()
                 .map(|(i, gm)| {
                     let settings = self.update_settings(linalg::par_for(inner, dim(*i)));
-                    let w = i.checked_sub(1).map(|j| h.lambda[j].as_slice());
-                    let pair = Pair {
-                        bl: &h.b[*i],
-                        br: &h.b[*i + 1],
-                        w,
-                        gm,
-                        bond: *i,
-                    };
-                    update(pair, settings)
+                    update(h.pair(*i, gm), settings)
                 })
                 .collect()
         } else {
@@ -744,15 +749,7 @@ impl MpsState {
                 .map(|(i, gm)| {
                     let settings =
                         self.update_settings(linalg::par_for(self.config.parallelism, dim(*i)));
-                    let w = i.checked_sub(1).map(|j| h.lambda[j].as_slice());
-                    let pair = Pair {
-                        bl: &h.b[*i],
-                        br: &h.b[*i + 1],
-                        w,
-                        gm,
-                        bond: *i,
-                    };
-                    update(pair, settings)
+                    update(h.pair(*i, gm), settings)
                 })
                 .collect()
         };
