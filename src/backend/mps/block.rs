@@ -417,12 +417,8 @@ impl MpsState {
         } else {
             // The local read-out: one-qubit density matrices of the amplitudes before the
             // split back truncates them (every qubit is home: the plan ends sorted). Not
-            // where the split cannot truncate (the bound and cutoff `held` takes as
-            // lossless): the state held is then read exactly.
-            let truncation = self.config.truncation;
-            let lossless = truncation.max_bond().is_none_or(|m| m >= 1 << (n / 2))
-                && truncation.cutoff() <= super::HOLD_MAX_CUTOFF;
-            let rdms: Option<Vec<[C64; 4]>> = (!lossless).then(|| {
+            // where the split cannot truncate: the state held is then read exactly.
+            let rdms: Option<Vec<[C64; 4]>> = (!self.split_is_lossless()).then(|| {
                 super::held::rdms_of_amplitudes(&data)
                     .into_iter()
                     .map(|r| {

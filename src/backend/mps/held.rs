@@ -60,12 +60,19 @@ impl MpsState {
 
     /// Whether this state's settings let it hold its amplitudes.
     pub(super) fn may_hold(&self) -> bool {
-        let n = self.n_qubits;
-        let truncation = self.config.truncation;
         self.config.window_blocks
             && self.config.update != UpdateScheme::Tebd
-            && (2..=HOLD_MAX_QUBITS).contains(&n)
-            && truncation.max_bond().is_none_or(|m| m >= 1 << (n / 2))
+            && (2..=HOLD_MAX_QUBITS).contains(&self.n_qubits)
+            && self.split_is_lossless()
+    }
+
+    /// Whether splitting the chain's amplitudes into sites cannot truncate: a max bond of
+    /// at least `2^floor(n/2)` and a cutoff of at most [`HOLD_MAX_CUTOFF`].
+    pub(super) fn split_is_lossless(&self) -> bool {
+        let truncation = self.config.truncation;
+        truncation
+            .max_bond()
+            .is_none_or(|m| m >= 1 << (self.n_qubits / 2))
             && truncation.cutoff() <= HOLD_MAX_CUTOFF
     }
 
