@@ -135,7 +135,7 @@ proptest! {
 
 /// A truncated TEBD run leaves a normalized, exactly canonical state whose `<Z_i>` are those
 /// of its own amplitudes, a per-bond fidelity estimate below 1, bonds within the maximum,
-/// and the same bits on one and two threads.
+/// and the same bits on one and two threads, also over several dependency-graph chunks.
 #[test]
 fn truncated_tebd_run_is_consistent() {
     let n = 12;
@@ -181,6 +181,14 @@ fn truncated_tebd_run_is_consistent() {
         assert!(zl[q].abs() <= 1.0 + 1e-12);
         assert!((zl[q] - ze[q]).abs() < 0.5 && (zm[q] - ze[q]).abs() < 0.5);
     }
+    // A run of more steps than one dependency-graph chunk (512) gives the same bits too.
+    let (c, theta) = brick(n, 40, true);
+    let run = |par| {
+        let mut s = MpsState::new(n, tebd_config(truncation, SplitMethod::Gram, par)).unwrap();
+        s.run(&c, &theta, &[]).unwrap();
+        (s.to_dense().unwrap(), s.fidelity_estimate())
+    };
+    assert_eq!(run(Parallelism::Sequential), run(Parallelism::Rayon(2)));
 }
 
 /// The local read-out is refused on a state no TEBD run produced.

@@ -221,7 +221,7 @@ impl MpsConfig {
 }
 
 /// One site tensor, entries at `l + chi_l * (s + 2 * r)`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Site {
     pub chi_l: usize,
     pub chi_r: usize,

@@ -1,4 +1,4 @@
-//! The TEBD update scheme: gates applied in Hastings' form, the gates of a layer in parallel.
+//! The TEBD update scheme: gates applied in Hastings' form, in parallel where they commute.
 //!
 //! In this form every site tensor `B_i` is (approximately) right-orthonormal and the Schmidt
 //! values `lambda_i` of every bond are kept beside them; `lambda_{i-1} B_i` is the site's
@@ -16,7 +16,10 @@
 //! singular values are taken as the column norms of `theta V`, so the weight a cut discards is
 //! exact for `theta`, as in [`SplitMethod::Gram`].
 //!
-//! Gates on disjoint pairs touch disjoint tensors, so the gates of one layer run in parallel.
+//! Gates on disjoint pairs touch disjoint tensors, so they run in parallel: each step starts as
+//! soon as the steps before it on its sites are done (a dependency graph, not layer by layer,
+//! so a chain of routing swaps on one side of the chain overlaps the gates elsewhere), and
+//! every order the threads take gives the same bits.
 //! What this gives up: a truncation is optimal for the whole state only while the
 //! environments are orthonormal, which truncations elsewhere spoil slightly; the centred
 //! scheme ([`UpdateScheme::Centre`]) keeps them exact by a QR per centre move. At the end of a
@@ -34,7 +37,6 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use num_complex::Complex64 as C64;
-use rayon::prelude::*;
 
 use super::routing::{Layout, Plan, Step};
 use super::{MpsState, Site, apply_gate_to_theta, fused_matrix, swap_matrix, window_matrix};
@@ -99,6 +101,7 @@ impl UpdateScheme {
 }
 
 /// Sites `B_i` and bond weights `lambda_i` (bond `i` joins sites `i` and `i + 1`).
+#[derive(Clone)]
 struct Hastings {
     b: Vec<Site>,
     lambda: Vec<Vec<f64>>,
@@ -540,6 +543,220 @@ fn right_gram_vectors(a: MatRef<'_, C64>, p: Par) -> Option<(Vec<f64>, Mat<C64>)
     Some((vals, v))
 }
 
+/// Steps per chunk of a TEBD segment: each chunk runs as one dependency graph and reports
+/// its progress when done. Large enough that the wait at the end of a chunk (the last
+/// updates running on fewer threads) costs little, small enough for a progress bar.
+const DAG_CHUNK: usize = 512;
+
+/// One step of a TEBD segment with its matrix formed.
+struct Task {
+    /// The site a one-qubit gate acts on, or the left site of a two-site update.
+    site: usize,
+    kind: TaskKind,
+    /// Routing swaps and circuit instructions the step carries out.
+    swaps: usize,
+    gates: usize,
+}
+
+enum TaskKind {
+    Single([C64; 4]),
+    Pair { gm: Vec<C64> },
+}
+
+impl Task {
+    fn pair(site: usize, gm: Vec<C64>, swaps: usize, gates: usize) -> Self {
+        Task {
+            site,
+            kind: TaskKind::Pair { gm },
+            swaps,
+            gates,
+        }
+    }
+
+    /// The sites the task reads and writes.
+    fn sites(&self) -> std::ops::Range<usize> {
+        match self.kind {
+            TaskKind::Single(_) => self.site..self.site + 1,
+            TaskKind::Pair { .. } => self.site..self.site + 2,
+        }
+    }
+
+    /// Applies the task to `h`: a two-site update's discarded weight and kept dimension.
+    fn run(&self, h: &mut Hastings, settings: UpdateSettings) -> Result<(f64, usize)> {
+        match &self.kind {
+            TaskKind::Single(u) => {
+                super::apply_one_to_site(&mut h.b[self.site], u);
+                Ok((0.0, 0))
+            }
+            TaskKind::Pair { gm } => {
+                let i = self.site;
+                let cut = update(h.pair(i, gm), settings)?;
+                h.b[i] = cut.left;
+                h.b[i + 1] = cut.right;
+                h.lambda[i] = cut.lambda;
+                Ok((cut.eps, cut.kept))
+            }
+        }
+    }
+}
+
+/// Whether each two-site task may split its own factorizations over the threads: where one
+/// update of an as-soon-as-possible layer costs more than the layer's share per thread (a
+/// 20-qubit brick's layer with one 512-wide update among small ones), whole updates cannot
+/// keep the threads busy and the large ones take the pool too; otherwise one thread each, as
+/// the pool's barriers inside faer then only add waiting (a 256-qubit QFL circuit at max
+/// bond 256: 8.7 s with the pool in every update, 7.0-7.2 s without). Costs are estimated
+/// from the bond dimensions at the start of the chunk, so the choice does not depend on the
+/// order the threads run the tasks in.
+fn inner_parallelism(h: &Hastings, tasks: &[Task], threads: usize) -> Vec<bool> {
+    let n = h.b.len();
+    let mut ready = vec![0usize; n];
+    let mut layer_of = Vec::with_capacity(tasks.len());
+    let mut layers: Vec<(f64, f64)> = Vec::new();
+    for task in tasks {
+        let sites = task.sites();
+        let layer = ready[sites.clone()].iter().copied().max().unwrap_or(0);
+        ready[sites].iter_mut().for_each(|r| *r = layer + 1);
+        if layer == layers.len() {
+            layers.push((0.0, 0.0));
+        }
+        if let TaskKind::Pair { .. } = task.kind {
+            let (r, c) = (2 * h.b[task.site].chi_l, 2 * h.b[task.site + 1].chi_r);
+            let cost = (r * c * r.min(c)) as f64;
+            let (total, largest) = &mut layers[layer];
+            *total += cost;
+            *largest = largest.max(cost);
+        }
+        layer_of.push(layer);
+    }
+    layer_of
+        .iter()
+        .map(|&l| {
+            let (total, largest) = layers[l];
+            largest * threads as f64 > total
+        })
+        .collect()
+}
+
+/// The dependency graph of a chunk of tasks: each task waits for the last task before it
+/// on each of its sites. Tasks on disjoint sites commute, so any order that respects the
+/// graph gives the same state as program order, bit for bit (each update is a function of
+/// its inputs alone).
+struct Dag {
+    /// Per task, the tasks that wait for it (at most one per site).
+    next: Vec<[Option<usize>; 2]>,
+    /// Per task, how many tasks it waits for.
+    waiting: Vec<u8>,
+}
+
+impl Dag {
+    fn new(tasks: &[Task], n_sites: usize) -> Self {
+        let mut last: Vec<Option<usize>> = vec![None; n_sites];
+        let mut next = vec![[None; 2]; tasks.len()];
+        let mut waiting = vec![0u8; tasks.len()];
+        for (t, task) in tasks.iter().enumerate() {
+            let mut preds: Vec<usize> = task.sites().filter_map(|s| last[s]).collect();
+            preds.dedup();
+            for p in preds {
+                waiting[t] += 1;
+                let slot = next[p].iter_mut().find(|x| x.is_none());
+                *slot.expect("a task has at most one successor per site") = Some(t);
+            }
+            for s in task.sites() {
+                last[s] = Some(t);
+            }
+        }
+        Dag { next, waiting }
+    }
+
+    /// The tasks that wait for none, in program order.
+    fn roots(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.waiting.len()).filter(|&t| self.waiting[t] == 0)
+    }
+}
+
+/// What the threads running a [`Dag`] share.
+struct Shared<'a> {
+    state: std::sync::Mutex<DagState<'a>>,
+    /// Set on the first error: no task starts after it.
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> Shared<'a> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, DagState<'a>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct DagState<'a> {
+    h: &'a mut Hastings,
+    waiting: Vec<u8>,
+    done: Vec<Option<(f64, usize)>>,
+    /// The failing task first in program order, and its error.
+    error: Option<(usize, Error)>,
+}
+
+impl DagState<'_> {
+    /// Records task `t`'s outcome; returns the tasks it made ready.
+    fn finish(
+        &mut self,
+        t: usize,
+        out: Result<(f64, usize)>,
+        next: &[[Option<usize>; 2]],
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Vec<usize> {
+        match out {
+            Ok(out) => {
+                self.done[t] = Some(out);
+                let mut ready = Vec::new();
+                for &d in next[t].iter().flatten() {
+                    self.waiting[d] -= 1;
+                    if self.waiting[d] == 0 {
+                        ready.push(d);
+                    }
+                }
+                ready
+            }
+            Err(e) => {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                if self.error.as_ref().is_none_or(|(first, _)| t < *first) {
+                    self.error = Some((t, e));
+                }
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Runs task `t` on the scope's threads, then the tasks it makes ready: the first on the
+/// same thread (a chain of updates stays where its tensors are warm), the others spawned for
+/// idle threads to take.
+fn spawn_task<'s, F>(
+    s: &rayon::Scope<'s>,
+    run: &'s F,
+    t: usize,
+    stop: &'s std::sync::atomic::AtomicBool,
+) where
+    F: Fn(usize) -> Vec<usize> + Sync,
+{
+    s.spawn(move |s| {
+        let mut t = t;
+        loop {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let ready = run(t);
+            let Some((&first, rest)) = ready.split_first() else {
+                return;
+            };
+            for &d in rest {
+                spawn_task(s, run, d, stop);
+            }
+            t = first;
+        }
+    });
+}
+
 impl MpsState {
     /// Puts the state in Hastings' form (centre to site 0, then an SVD sweep to the right
     /// that gauges every bond to its Schmidt basis). Exact: no truncation.
@@ -701,70 +918,6 @@ impl MpsState {
         }
     }
 
-    /// Applies the two-site gates `batch` (`(first site, window matrix)`, disjoint pairs of
-    /// adjacent sites), in parallel when the state has threads. Returns how many were applied
-    /// and the first error: on an error the gates before the failing one (in batch order) are
-    /// kept.
-    fn tebd_batch(&mut self, h: &mut Hastings, batch: &[(usize, Vec<C64>)]) -> (usize, Result<()>) {
-        let parallel =
-            matches!(self.config.parallelism, Parallelism::Rayon(t) if t > 1) && batch.len() > 1;
-        let dim = |i: usize| 2 * h.b[i].chi_l.max(h.b[i + 1].chi_r);
-        let cuts: Vec<Result<Cut>> = if parallel {
-            // When one update costs more than the batch's share per thread (a 20-qubit brick's
-            // layer with one 512-wide update among small ones), whole updates cannot balance
-            // the threads: the large ones take the pool too, and rayon gives their inner loops
-            // to the threads the others leave idle. Otherwise one thread each, as the pool's
-            // barriers inside faer then only add waiting (a 256-qubit QFL circuit at max bond
-            // 256: 8.7 s with the pool in every update, 7.0-7.2 s without).
-            let threads = match self.config.parallelism {
-                Parallelism::Rayon(t) => t,
-                Parallelism::Sequential => 1,
-            };
-            let cost = |i: usize| {
-                let (r, c) = (2 * h.b[i].chi_l, 2 * h.b[i + 1].chi_r);
-                (r * c * r.min(c)) as f64
-            };
-            let (total, largest) = batch.iter().fold((0.0, 0.0f64), |(t, m), (i, _)| {
-                let c = cost(*i);
-                (t + c, m.max(c))
-            });
-            let inner = if largest * threads as f64 > total {
-                self.config.parallelism
-            } else {
-                Parallelism::Sequential
-            };
-            let h = &*h;
-            batch
-                .par_iter()
-                .map(|(i, gm)| {
-                    let settings = self.update_settings(linalg::par_for(inner, dim(*i)));
-                    update(h.pair(*i, gm), settings)
-                })
-                .collect()
-        } else {
-            batch
-                .iter()
-                .map(|(i, gm)| {
-                    let settings =
-                        self.update_settings(linalg::par_for(self.config.parallelism, dim(*i)));
-                    update(h.pair(*i, gm), settings)
-                })
-                .collect()
-        };
-        for (done, ((i, _), cut)) in batch.iter().zip(cuts).enumerate() {
-            let cut = match cut {
-                Ok(cut) => cut,
-                Err(e) => return (done, Err(e)),
-            };
-            h.b[*i] = cut.left;
-            h.b[*i + 1] = cut.right;
-            h.lambda[*i] = cut.lambda;
-            self.log.next_update();
-            self.log.record(*i, cut.eps, cut.kept);
-        }
-        (batch.len(), Ok(()))
-    }
-
     /// A gate of three or more qubits on the window of sites `start ..`: the centred update
     /// on the canonical form, then back to Hastings' form.
     fn tebd_window_fallback(
@@ -910,7 +1063,9 @@ impl MpsState {
         Ok(())
     }
 
-    /// One- and two-site steps, as soon as possible (see [`Self::tebd_steps`]).
+    /// One- and two-site steps, each as soon as the steps before it on its sites are done:
+    /// the segment is cut into chunks of [`DAG_CHUNK`] steps (progress is reported per chunk)
+    /// and each chunk runs as a dependency graph (see [`Dag`]).
     #[allow(clippy::too_many_arguments)]
     fn tebd_layers(
         &mut self,
@@ -923,73 +1078,150 @@ impl MpsState {
         x: &[f64],
         progress: &mut dyn FnMut(usize),
     ) -> Result<()> {
-        let window = |step: &Step| match step {
-            Step::Swap(b) => (*b, 2),
-            Step::Gate { start, arg_at, .. } => (*start, arg_at.len()),
-            Step::Fused { start, .. } => (*start, 2),
-        };
-        // ready[site]: the first layer after the last step on the site.
-        let mut ready = vec![0usize; self.n_qubits];
-        let mut layers: Vec<Vec<&Step>> = Vec::new();
-        for step in steps {
-            let (start, k) = window(step);
-            let layer = ready[start..start + k].iter().copied().max().unwrap_or(0);
-            ready[start..start + k]
-                .iter_mut()
-                .for_each(|r| *r = layer + 1);
-            if layer == layers.len() {
-                layers.push(Vec::new());
-            }
-            layers[layer].push(step);
-        }
         let swap = swap_matrix();
-        for layer in layers {
-            // (left site, gate in window order).
-            let mut batch: Vec<(usize, Vec<C64>)> = Vec::with_capacity(layer.len());
-            // (routing swaps, instructions) in each update of the batch.
-            let mut counts: Vec<(usize, usize)> = Vec::with_capacity(layer.len());
-            let mut singles = 0;
-            for step in layer {
-                match step {
-                    Step::Swap(b) => {
-                        batch.push((*b, swap.clone()));
-                        counts.push((1, 0));
-                    }
+        for chunk in steps.chunks(DAG_CHUNK) {
+            let mut tasks = Vec::with_capacity(chunk.len());
+            for step in chunk {
+                tasks.push(match step {
+                    Step::Swap(b) => Task::pair(*b, swap.clone(), 1, 0),
                     Step::Gate {
                         inst,
                         start,
                         arg_at,
                     } => {
                         let m = instructions[*inst].gate().matrix(theta, x)?;
-                        if let (1, Some(u)) = (arg_at.len(), m.as_2x2()) {
-                            super::apply_one_to_site(&mut h.b[*start], &u);
-                            singles += 1;
-                        } else {
-                            batch.push((*start, window_matrix(&m, arg_at)));
-                            counts.push((0, 1));
+                        match (arg_at.len(), m.as_2x2()) {
+                            (1, Some(u)) => Task {
+                                site: *start,
+                                kind: TaskKind::Single(u),
+                                swaps: 0,
+                                gates: 1,
+                            },
+                            _ => Task::pair(*start, window_matrix(&m, arg_at), 0, 1),
                         }
                     }
                     Step::Fused { start, parts } => {
                         let parts = plan.parts(*parts);
-                        batch.push((
-                            *start,
-                            fused_matrix(parts, instructions, theta, x)?.to_vec(),
-                        ));
                         let gates = parts.iter().filter(|p| p.is_instruction()).count();
-                        counts.push((parts.len() - gates, gates));
+                        let gm = fused_matrix(parts, instructions, theta, x)?.to_vec();
+                        Task::pair(*start, gm, parts.len() - gates, gates)
                     }
-                }
+                });
             }
-            let (done, outcome) = self.tebd_batch(h, &batch);
-            for (&(b, _), &(swaps, _)) in batch[..done].iter().zip(&counts) {
-                for _ in 0..swaps {
-                    layout.swap(b);
+            let (done, outcome) = self.run_dag(h, &tasks);
+            for (task, out) in tasks.iter().zip(&done) {
+                let Some(cut) = out else { continue };
+                if let TaskKind::Pair { .. } = task.kind {
+                    self.log.next_update();
+                    self.log.record(task.site, cut.0, cut.1);
+                }
+                for _ in 0..task.swaps {
+                    layout.swap(task.site);
                 }
             }
             outcome?;
-            progress(singles + counts.iter().map(|c| c.1).sum::<usize>());
+            progress(tasks.iter().map(|t| t.gates).sum());
         }
         Ok(())
+    }
+
+    /// Runs `tasks` (one chunk of a segment, in program order) on `h`, each task as soon as
+    /// the tasks before it on its sites are done: on the state's threads by a [`Dag`], else
+    /// in order. Returns, per task, whether it was done (with a two-site update's discarded
+    /// weight and kept dimension), and the first error (in program order): the tasks done
+    /// are then exactly those whose predecessors all succeeded and that started before the
+    /// error was seen, so the state is the circuit applied up to a consistent cut.
+    fn run_dag(&self, h: &mut Hastings, tasks: &[Task]) -> (Vec<Option<(f64, usize)>>, Result<()>) {
+        let threads = match self.config.parallelism {
+            Parallelism::Rayon(t) => t,
+            Parallelism::Sequential => 1,
+        };
+        let base = self.update_settings(Par::Seq);
+        let inner = inner_parallelism(h, tasks, threads);
+        let settings = |t: usize, h: &Hastings, bond: usize| UpdateSettings {
+            par: if inner[t] {
+                linalg::par_for(
+                    self.config.parallelism,
+                    2 * h.b[bond].chi_l.max(h.b[bond + 1].chi_r),
+                )
+            } else {
+                Par::Seq
+            },
+            ..base
+        };
+        if threads <= 1 || tasks.len() <= 1 {
+            let mut done = vec![None; tasks.len()];
+            for (t, task) in tasks.iter().enumerate() {
+                match task.run(h, settings(t, h, task.site)) {
+                    Ok(out) => done[t] = Some(out),
+                    Err(e) => return (done, Err(e)),
+                }
+            }
+            return (done, Ok(()));
+        }
+        let dag = Dag::new(tasks, self.n_qubits);
+        let shared = Shared {
+            state: std::sync::Mutex::new(DagState {
+                h,
+                waiting: dag.waiting.clone(),
+                done: vec![None; tasks.len()],
+                error: None,
+            }),
+            stop: std::sync::atomic::AtomicBool::new(false),
+        };
+        let run = |t: usize| {
+            // Inputs taken out of the state (the sites) or copied (the left weights: only
+            // an update on this task's left site writes them, and none runs meanwhile).
+            let task = &tasks[t];
+            let TaskKind::Pair { gm, .. } = &task.kind else {
+                let mut g = shared.lock();
+                let out = task.run(g.h, base);
+                return g.finish(t, out, &dag.next, &shared.stop);
+            };
+            let bond = task.site;
+            let (bl, br, w, settings) = {
+                let mut g = shared.lock();
+                let settings = settings(t, g.h, bond);
+                let w = bond.checked_sub(1).map(|j| g.h.lambda[j].clone());
+                let bl = std::mem::take(&mut g.h.b[bond]);
+                let br = std::mem::take(&mut g.h.b[bond + 1]);
+                (bl, br, w, settings)
+            };
+            let pair = Pair {
+                bl: &bl,
+                br: &br,
+                w: w.as_deref(),
+                gm,
+                bond,
+            };
+            let out = update(pair, settings);
+            let mut g = shared.lock();
+            let out = match out {
+                Ok(cut) => {
+                    g.h.b[bond] = cut.left;
+                    g.h.b[bond + 1] = cut.right;
+                    g.h.lambda[bond] = cut.lambda;
+                    Ok((cut.eps, cut.kept))
+                }
+                Err(e) => {
+                    g.h.b[bond] = bl;
+                    g.h.b[bond + 1] = br;
+                    Err(e)
+                }
+            };
+            g.finish(t, out, &dag.next, &shared.stop)
+        };
+        rayon::scope(|s| {
+            for t in dag.roots() {
+                spawn_task(s, &run, t, &shared.stop);
+            }
+        });
+        let state = shared.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        let outcome = match state.error {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        };
+        (state.done, outcome)
     }
 
     /// `<Z_i>` of every qubit read locally at the end of the last run: from the Hastings
@@ -1311,5 +1543,108 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A chunk run as a dependency graph on two threads gives the bits program order gives;
+    /// when one update fails (a gate with a NaN entry), the error names its bond, neither it
+    /// nor any task after it on its sites is done, and the state is exactly the tasks done
+    /// applied in program order (the same as one thread when nothing failed).
+    #[test]
+    fn a_dependency_graph_run_equals_program_order_and_stops_cleanly() {
+        let n = 10;
+        let mut c = Circuit::new(n).unwrap();
+        for layer in 0..4 {
+            for q in 0..n {
+                c.push(Gate::Ry((0.3 + 0.2 * (q * layer) as f64).into()), &[q])
+                    .unwrap();
+            }
+            for q in (layer % 2..n - 1).step_by(2) {
+                c.push(Gate::Cx, &[q, q + 1]).unwrap();
+            }
+        }
+        let truncation = crate::backend::mps::Truncation::default().with_max_bond(6);
+        let state = |par| {
+            let config = MpsConfig::default()
+                .with_truncation(truncation)
+                .with_update(UpdateScheme::Tebd)
+                .with_parallelism(par);
+            let mut psi = MpsState::new(n, config).unwrap();
+            psi.run(&c, &[], &[]).unwrap();
+            psi.settle().unwrap();
+            psi
+        };
+        let (mut seq, par) = (state(Parallelism::Sequential), state(Parallelism::Rayon(2)));
+        let start = seq.enter_hastings().unwrap();
+        // Bonds of the pair tasks (program order), with a one-qubit task on site 5.
+        let bonds = [0, 2, 4, 6, 1, 3, 7, 8, 0, 2, 6, 5, 7];
+        let tasks_with = |bad: Option<usize>| {
+            let mut tasks: Vec<Task> = bonds
+                .iter()
+                .enumerate()
+                .map(|(k, &b)| {
+                    let u = unitary(0.3 + 0.1 * k as f64, 0.2 * b as f64, 0.7);
+                    let mut gm = cz_after(&u, &unitary(1.1, 0.4, 0.1 * k as f64));
+                    if bad == Some(k) {
+                        gm[5] = C64::new(f64::NAN, 0.0);
+                    }
+                    Task::pair(b, gm, 0, 1)
+                })
+                .collect();
+            tasks.insert(
+                9,
+                Task {
+                    site: 5,
+                    kind: TaskKind::Single(unitary(0.8, 0.3, 0.2)),
+                    swaps: 0,
+                    gates: 1,
+                },
+            );
+            tasks
+        };
+        let replay = |tasks: &[Task], done: &[Option<(f64, usize)>]| {
+            let mut h = start.clone();
+            for (task, d) in tasks.iter().zip(done) {
+                if let Some(d) = d {
+                    assert_eq!(task.run(&mut h, seq.update_settings(Par::Seq)).unwrap(), *d);
+                }
+            }
+            h
+        };
+        let same = |a: &Hastings, b: &Hastings| {
+            assert!(a.b.iter().zip(&b.b).all(|(x, y)| x.data == y.data));
+            assert_eq!(a.lambda, b.lambda);
+        };
+        // Nothing fails: every task done, the same bits on one and two threads.
+        let tasks = tasks_with(None);
+        let mut one = start.clone();
+        let (done_one, out) = seq.run_dag(&mut one, &tasks);
+        out.unwrap();
+        let mut two = start.clone();
+        let (done_two, out) = par.run_dag(&mut two, &tasks);
+        out.unwrap();
+        assert!(done_one.iter().all(Option::is_some));
+        assert_eq!(done_one, done_two);
+        same(&one, &two);
+        same(&one, &replay(&tasks, &done_one));
+        // Task 2 (bond 4) fails. Tasks 5 (bond 3), 9 (site 5), 12 (bond 5) and 10 (bond 2,
+        // after 5) wait for it.
+        let tasks = tasks_with(Some(2));
+        for psi in [&seq, &par] {
+            let mut h = start.clone();
+            let (done, out) = psi.run_dag(&mut h, &tasks);
+            let err = out.unwrap_err().to_string();
+            assert!(err.contains("bond 4"), "{err}");
+            for t in [2, 5, 9, 10, 12] {
+                assert!(done[t].is_none(), "task {t} ran after the failure");
+            }
+            same(&h, &replay(&tasks, &done));
+        }
+        let mut h = start.clone();
+        let (done, _) = seq.run_dag(&mut h, &tasks);
+        assert_eq!(
+            done.iter().map(Option::is_some).collect::<Vec<_>>()[..3],
+            [true, true, false]
+        );
+        assert!(done[3..].iter().all(Option::is_none));
     }
 }
