@@ -52,8 +52,8 @@ pub enum UpdateScheme {
     #[default]
     Centre,
     /// Time-evolving block decimation in Hastings' form (see the module docs of
-    /// `backend::mps::tebd`): no centre moves, the gates of a layer of disjoint pairs in
-    /// parallel, and a local read-out like Qiskit Aer's. Used by [`StateBackend::run`](crate::StateBackend::run); single
+    /// `backend::mps::tebd`): no centre moves, gates on disjoint pairs in parallel, and a
+    /// local read-out like Qiskit Aer's. Used by [`StateBackend::run`](crate::StateBackend::run); single
     /// gates applied with `apply_matrix` still use the centred update.
     Tebd,
     /// Centred updates while the chain's bonds are small, TEBD for the rest of the run once
@@ -1017,10 +1017,10 @@ impl MpsState {
     /// The steps of a plan in Hastings' form. Steps on disjoint sites commute exactly in this
     /// form (an update on sites `i, i + 1` reads `B_i`, `B_{i+1}`, `lambda_{i-1}` and writes
     /// only the first two and `lambda_i`), so each run of steps between gates of three or
-    /// more qubits is scheduled as soon as possible: a step goes one layer after the last
-    /// step on any of its sites, and the two-site updates of a layer (gates and routing swaps
-    /// from anywhere in the plan) run as one parallel batch. The result is the same as in
-    /// plan order; a gate of three or more qubits converts the whole state and is a barrier.
+    /// more qubits runs as a dependency graph (see [`Self::tebd_layers`]): each step, gate or
+    /// routing swap, as soon as the steps before it on its sites are done. The result is the
+    /// same as in plan order; a gate of three or more qubits converts the whole state and is
+    /// a barrier.
     #[allow(clippy::too_many_arguments)]
     fn tebd_steps(
         &mut self,

@@ -117,7 +117,7 @@ enum UpdateChoice {
     Auto,
     /// Orthogonality centre moved next to every gate: every truncation optimal.
     Centre,
-    /// TEBD in Hastings' form: no centre moves, the gates of a layer in parallel.
+    /// TEBD in Hastings' form: no centre moves, gates on disjoint pairs in parallel.
     Tebd,
 }
 
@@ -186,7 +186,7 @@ struct MpsArgs {
     #[arg(long, value_enum, default_value_t = SvdChoice::Faer)]
     svd: SvdChoice,
     /// How an MPS run applies its gates: centre (the orthogonality centre moved next to every
-    /// gate), tebd (Hastings' form, the gates of a layer in parallel with --threads) or auto
+    /// gate), tebd (Hastings' form, gates on disjoint pairs in parallel with --threads) or auto
     /// (centre while bonds are small, then tebd on chains of more than 12 qubits).
     #[arg(long, value_enum, default_value_t = UpdateChoice::Auto)]
     update: UpdateChoice,
