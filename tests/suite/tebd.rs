@@ -307,10 +307,10 @@ fn auto_switches_on_long_entangled_chains_only() {
 
 /// With window blocks (the default), Auto on a 14-qubit brick of six layers without
 /// truncation goes over to the chain's amplitudes instead of switching to TEBD, and is
-/// exact; at max bond 16 the updates stay too cheap for the amplitudes to pay, and Auto
-/// switches; on a brick of 20 qubits at max bond 256 too few updates are left when the bonds
-/// get large, and Auto switches too (going over was 10-25% faster, but its one truncation of
-/// the final state gave larger `<Z_i>` errors: see `LONG_DENSE_UPDATES_PER_QUBIT`).
+/// exact; at max bond 8 the updates stay too cheap for the amplitudes to pay, and Auto
+/// switches; a brick of 20 qubits at max bond 256 goes over once its bonds reach 128 with
+/// enough updates left, and reads `<Z_i>` exactly from the amplitudes before the split back
+/// truncates them to 256 (see `LONG_DENSE_UPDATES_PER_QUBIT`).
 #[test]
 fn auto_prefers_the_amplitudes_where_they_pay() {
     let (c, theta) = brick(14, 6, true);
@@ -322,19 +322,28 @@ fn auto_prefers_the_amplitudes_where_they_pay() {
     assert!(mps.local_z_expectations().is_err(), "switched to TEBD");
     let d = max_dist(&mps.to_dense().unwrap(), dense.amplitudes());
     assert!(d < 1e-10, "amplitudes differ by {d:e}");
-    let mut capped = MpsState::new(14, blocks(Truncation::exact().with_max_bond(16))).unwrap();
+    let mut capped = MpsState::new(14, blocks(Truncation::exact().with_max_bond(8))).unwrap();
     capped.run(&c, &theta, &[]).unwrap();
     // A run that switched ends in TEBD (its centre at 0), one on the amplitudes with its
     // centre at the right end; both read locally when truncated.
     assert!(capped.local_z_expectations().is_ok());
     assert_eq!(capped.centre(), 0, "did not switch");
-    // 20 qubits, ten layers, max bond 256: the bonds reach 128 with too few updates left
-    // for going over to pay, so Auto switches after all.
+    // 20 qubits, ten layers, max bond 256.
     let (wide, theta) = brick(20, 10, false);
     let mut mps = MpsState::new(20, blocks(Truncation::default().with_max_bond(256))).unwrap();
     mps.run(&wide, &theta, &[]).unwrap();
-    assert!(mps.local_z_expectations().is_ok());
-    assert_eq!(mps.centre(), 0, "did not switch");
+    assert_eq!(mps.centre(), 19, "did not go over");
+    assert_eq!(mps.bond_dimensions().iter().max(), Some(&256));
+    let mut exact = DenseState::new(20).unwrap();
+    exact.run(&wide, &theta, &[]).unwrap();
+    let ze = exact.z_expectations().unwrap();
+    let zl = mps.local_z_expectations().unwrap();
+    let err = ze
+        .iter()
+        .zip(&zl)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(err < 1e-10, "local <Z_i> off by {err:e}");
 }
 
 /// A run that finishes on its amplitudes and truncates them at the split back keeps the

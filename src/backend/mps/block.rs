@@ -225,14 +225,17 @@ const DENSE_GATES_PER_QUBIT: usize = 2;
 /// - max bond 64: the random circuit 4.2 -> 1.0 s (about 3000 updates left at bond 64); the
 ///   long-range brick (about 200 left) stays on its sites.
 ///
-/// Not lower, though the chunked gates and the cheaper split back made going over pay on the
-/// brick at 256 with 4 (0.96-1.05 s against 1.15-1.37 s): the split back's single
-/// truncation of the final state keeps more fidelity (0.9288 against 0.9256) but perturbs
-/// the one-qubit expectations more than truncations spread over the run, whose errors later
-/// gates spread into correlations (`<Z_i>` error 8.5e-3 against 3.0e-4, run 2026-12-03-l).
-/// Going over is for runs whose updates would cost many times more, where per-update
-/// truncation also loses the state (the random circuit: fidelity 1e-12 on its sites).
-const LONG_DENSE_UPDATES_PER_QUBIT: usize = 8;
+/// Lowered from 8 to 2 (2026-12-04) once runs that go over read `<Z_i>` from the
+/// amplitudes before the split back truncates them (`apply_dense_tail`): until then the split
+/// back's single truncation of the final state perturbed the one-qubit expectations more than
+/// truncations spread over the run (the brick at 256 with 4: `<Z_i>` error 8.5e-3 against
+/// 3.0e-4, run 2026-12-03-l), since then a run that goes over before any truncation reads
+/// them exactly. With 2, against 8 (in process, 3 runs, 2 threads, docs/performance.md run
+/// 2026-12-04-b): the brick at 256 goes over, 0.63-0.70 s against 0.73-0.80 s, `<Z_i>` error
+/// 7.4e-11 against 3.0e-4; the long-range brick at 64 goes over, 0.37-0.38 s against
+/// 0.25 s, error 2.7e-14 against 4.1e-2 (prism-q: 2.1 s); the brick at 64 (too few updates
+/// left at 64) and the QFL circuit stay on their sites. 1 moved nothing more.
+const LONG_DENSE_UPDATES_PER_QUBIT: usize = 2;
 
 /// How many two-qubit gates a three-qubit gate counts as in that rule: on the sites it is
 /// routed into a three-site window and costs two factorizations of larger cuts; on the
@@ -297,7 +300,7 @@ impl MpsState {
     /// - up to [`DENSE_MAX_QUBITS`] qubits, its sites hold at least `2^n /`
     ///   [`DENSE_HELD_RATIO`] numbers;
     /// - beyond, `remaining` counts every two-site update, routing swaps too, and with its
-    ///   largest bond `chi`, `remaining * chi^3 >= 8 n 2^n`
+    ///   largest bond `chi`, `remaining * chi^3 >= 2 n 2^n`
     ///   ([`LONG_DENSE_UPDATES_PER_QUBIT`]).
     pub(super) fn dense_tail_pays(&self, remaining: usize) -> bool {
         let n = self.n_qubits;
@@ -845,7 +848,7 @@ pub(super) mod tests {
     /// Which chains may go over to their amplitudes: six to twelve qubits always (with
     /// window blocks); up to [`AMPLITUDE_TAIL_MAX_QUBITS`] when the bond cap `chi` has
     /// `64 chi^3 >= 2^n`; never without window blocks, on one-block chains, or beyond. And
-    /// when a long chain's rest pays: `remaining * chi^3 >= 8 n 2^n`, and at least `2 n`
+    /// when a long chain's rest pays: `remaining * chi^3 >= 2 n 2^n`, and at least `2 n`
     /// updates left; whether such a point is ahead, the bond doubling every `n` updates.
     #[test]
     fn long_chains_go_over_only_where_the_bond_cap_makes_updates_dear() {
@@ -881,9 +884,10 @@ pub(super) mod tests {
                 "n {n} max bond {max_bond:?}"
             );
         }
-        // 20 qubits: 8 n 2^n = 160 * 2^20.
+        // 20 qubits: 2 n 2^n = 40 * 2^20.
         let n = 20;
-        let rule = 160u128 << n;
+        let rule = ((LONG_DENSE_UPDATES_PER_QUBIT * n) as u128) << n;
+        assert_eq!(rule, 40 << n);
         for (remaining, bond) in [(40, 102), (1000, 64), (1 << 16, 8), (57, 256)] {
             let want = remaining >= 2 * n && remaining as u128 * (bond as u128).pow(3) >= rule;
             assert_eq!(
@@ -893,7 +897,8 @@ pub(super) mod tests {
             );
         }
         assert!(!long_tail_pays(n, 39, 1024), "fewer than 2 n updates left");
-        assert!(long_tail_pays(n, 640, 64) && !long_tail_pays(n, 639, 64));
+        // At bond 64: 40 * 2^20 / 64^3 = 160 updates.
+        assert!(long_tail_pays(n, 160, 64) && !long_tail_pays(n, 159, 64));
         let ahead = |max_bond: usize, bond: usize, remaining: usize| {
             let config =
                 MpsConfig::default().with_truncation(Truncation::default().with_max_bond(max_bond));
@@ -911,13 +916,13 @@ pub(super) mod tests {
             };
             psi.dense_tail_ahead(remaining)
         };
-        // At bond 8 with cap 256: 5 doublings (100 updates) to 256, where 2 n = 40 more
-        // pay (at 128, 80 more would, after 80).
-        assert!(ahead(256, 8, 140) && !ahead(256, 8, 139));
-        // With cap 64: 3 doublings (60 updates), then 640 at bond 64.
-        assert!(ahead(64, 8, 700) && !ahead(64, 8, 699));
+        // At bond 8 with cap 256: 4 doublings (80 updates) to 128, where 2 n = 40 more pay
+        // (at 64, after 60, 160 more would; at 256, after 100, 40).
+        assert!(ahead(256, 8, 120) && !ahead(256, 8, 119));
+        // With cap 64: 3 doublings (60 updates), then 160 at bond 64.
+        assert!(ahead(64, 8, 220) && !ahead(64, 8, 219));
         // Already at the cap.
-        assert!(ahead(64, 64, 640) && !ahead(64, 64, 639));
+        assert!(ahead(64, 64, 160) && !ahead(64, 64, 159));
     }
 
     /// Exact state of `c` by the dense backend.
