@@ -600,14 +600,14 @@ impl Task {
     }
 }
 
-/// Whether each two-site task may split its own factorizations over the threads: where one
-/// update of an as-soon-as-possible layer costs more than the layer's share per thread (a
-/// 20-qubit brick's layer with one 512-wide update among small ones), whole updates cannot
-/// keep the threads busy and the large ones take the pool too; otherwise one thread each, as
-/// the pool's barriers inside faer then only add waiting (a 256-qubit QFL circuit at max
-/// bond 256: 8.7 s with the pool in every update, 7.0-7.2 s without). Costs are estimated
-/// from the bond dimensions at the start of the chunk, so the choice does not depend on the
-/// order the threads run the tasks in.
+/// Whether each task may split its own factorizations over the threads (never a one-qubit
+/// task, which has none): where one update of an as-soon-as-possible layer costs more than
+/// the layer's share per thread (a 20-qubit brick's layer with one 512-wide update among
+/// small ones), whole updates cannot keep the threads busy and the large ones take the pool
+/// too; otherwise one thread each, as the pool's barriers inside faer then only add waiting
+/// (a 256-qubit QFL circuit at max bond 256: 8.7 s with the pool in every update, 7.0-7.2 s
+/// without). Costs are estimated from the bond dimensions at the start of the chunk, so the
+/// choice does not depend on the order the threads run the tasks in.
 fn inner_parallelism(h: &Hastings, tasks: &[Task], threads: usize) -> Vec<bool> {
     let n = h.b.len();
     let mut ready = vec![0usize; n];
@@ -629,11 +629,12 @@ fn inner_parallelism(h: &Hastings, tasks: &[Task], threads: usize) -> Vec<bool> 
         }
         layer_of.push(layer);
     }
-    layer_of
+    tasks
         .iter()
-        .map(|&l| {
+        .zip(&layer_of)
+        .map(|(task, &l)| {
             let (total, largest) = layers[l];
-            largest * threads as f64 > total
+            matches!(task.kind, TaskKind::Pair { .. }) && largest * threads as f64 > total
         })
         .collect()
 }
@@ -1138,6 +1139,7 @@ impl MpsState {
         };
         let base = self.update_settings(Par::Seq);
         let inner = inner_parallelism(h, tasks, threads);
+        // A two-site task's settings (`inner` is false for one-qubit tasks).
         let settings = |t: usize, h: &Hastings, bond: usize| UpdateSettings {
             par: if inner[t] {
                 linalg::par_for(
