@@ -101,7 +101,8 @@ impl UpdateScheme {
 }
 
 /// Sites `B_i` and bond weights `lambda_i` (bond `i` joins sites `i` and `i + 1`).
-#[derive(Clone)]
+// Cloned only by the tests, to replay a dependency-graph run.
+#[cfg_attr(test, derive(Clone))]
 struct Hastings {
     b: Vec<Site>,
     lambda: Vec<Vec<f64>>,
