@@ -595,12 +595,15 @@ fn gram_split(
     }
     let p = par_for(parallelism, n);
     let (vals, vecs) = gram_eigen(a, p)?;
-    // Eigenvalues are non-decreasing: the k largest are the last k columns.
-    let (vecs, tail) = match certain(&vals) {
-        Some(k) if k < m => (vecs.as_ref().subcols(m - k, k).to_owned(), true),
-        _ => (vecs, false),
+    // Eigenvalues are non-decreasing: the k largest are the last k columns, taken in
+    // reverse so that the rows of `U^H A` come out in the order of their norms but where
+    // round-off swaps near-equal ones (then they are sorted, a pass over `U^H A`).
+    let (k, tail) = match certain(&vals) {
+        Some(k) if k < m => (k, true),
+        _ => (m, false),
     };
-    let m = vecs.ncols();
+    let vecs = Mat::<C64>::from_fn(m, k, |i, t| vecs[(i, m - 1 - t)]);
+    let m = k;
     let mut full = Mat::<C64>::zeros(m, n);
     matmul(
         full.as_mut(),
@@ -619,17 +622,27 @@ fn gram_split(
         }
     }
     let norms: Vec<f64> = sq.into_iter().map(f64::sqrt).collect();
-    let mut order: Vec<usize> = (0..m).collect();
-    order.sort_by(|&x, &y| norms[y].total_cmp(&norms[x]));
-    let s: Vec<f64> = order.iter().map(|&t| norms[t]).collect();
-    let u = Mat::<C64>::from_fn(vecs.nrows(), m, |i, t| vecs[(i, order[t])]);
-    let rest = Mat::<C64>::from_fn(m, n, |t, j| full[(order[t], j)]);
+    let (u, rest, s) = by_weight(vecs, full, norms);
     let tail = if tail {
         (a.squared_norm_l2() - s.iter().map(|x| x * x).sum::<f64>()).max(0.0)
     } else {
         0.0
     };
     Some(LeftSplit { u, s, rest, tail })
+}
+
+/// The directions `u` (columns), their rows `rest` of `U^H A` and those rows' norms `s`,
+/// reordered by non-increasing norm (stably) if they are not already in that order.
+fn by_weight(u: Mat<C64>, rest: Mat<C64>, s: Vec<f64>) -> (Mat<C64>, Mat<C64>, Vec<f64>) {
+    if s.is_sorted_by(|x, y| x >= y) {
+        return (u, rest, s);
+    }
+    let mut order: Vec<usize> = (0..s.len()).collect();
+    order.sort_by(|&x, &y| s[y].total_cmp(&s[x]));
+    let u = Mat::<C64>::from_fn(u.nrows(), s.len(), |i, t| u[(i, order[t])]);
+    let rest = Mat::<C64>::from_fn(s.len(), rest.ncols(), |t, j| rest[(order[t], j)]);
+    let s = order.iter().map(|&t| s[t]).collect();
+    (u, rest, s)
 }
 
 /// [`gram_split`] of a tall `a` (`m > n`, the cuts near the right end of a chain, or a
@@ -1109,6 +1122,23 @@ mod tests {
             }
             let all = split_left(a.as_ref(), SplitMethod::Gram, par, SvdBackend::Faer).unwrap();
             assert_eq!((all.s.len(), all.tail), (m, 0.0));
+        }
+    }
+
+    /// The Gram split takes its directions in the eigensolver's order, largest first, and
+    /// reorders them only where the exact row norms disagree: then by non-increasing norm,
+    /// stably, the directions and rows moved together.
+    #[test]
+    fn directions_are_reordered_by_weight_only_when_out_of_order() {
+        let u = Mat::<C64>::from_fn(3, 3, |i, t| C64::new((10 * i + t) as f64, 0.0));
+        let rest = Mat::<C64>::from_fn(3, 2, |t, j| C64::new(t as f64, j as f64));
+        let (u1, r1, s1) = by_weight(u.clone(), rest.clone(), vec![3.0, 2.0, 2.0]);
+        assert_eq!((u1, r1, s1), (u.clone(), rest.clone(), vec![3.0, 2.0, 2.0]));
+        let (u2, r2, s2) = by_weight(u.clone(), rest.clone(), vec![1.0, 3.0, 1.0]);
+        assert_eq!(s2, vec![3.0, 1.0, 1.0]);
+        for (t, from) in [1, 0, 2].into_iter().enumerate() {
+            assert_eq!(u2.col(t), u.col(from), "direction {t}");
+            assert_eq!(r2.row(t), rest.row(from), "row {t}");
         }
     }
 

@@ -41,6 +41,13 @@ pub enum Parallelism {
     Rayon(usize),
 }
 
+impl Parallelism {
+    /// Whether kernels may use more than one thread: `Rayon(n)` other than `Rayon(1)`.
+    pub fn is_parallel(self) -> bool {
+        !matches!(self, Parallelism::Sequential | Parallelism::Rayon(1))
+    }
+}
+
 /// A quantum state that gates act on and read-outs are taken from.
 ///
 /// Qubit `q` is bit `q` of a basis-state index (qubit 0 least significant, as in Qiskit);

@@ -581,8 +581,7 @@ impl<'a> Fuser<'a> {
     /// [`Parallelism::Rayon`] (other than `Rayon(1)`) when there are at least
     /// [`PARALLEL_MIN_AMPLITUDES`] amplitudes; the default is one thread.
     pub fn with_parallelism(mut self, parallelism: Parallelism) -> Self {
-        self.parallel = !matches!(parallelism, Parallelism::Sequential | Parallelism::Rayon(1))
-            && self.psi.len() >= PARALLEL_MIN_AMPLITUDES;
+        self.parallel = parallelism.is_parallel() && self.psi.len() >= PARALLEL_MIN_AMPLITUDES;
         self
     }
 

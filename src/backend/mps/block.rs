@@ -250,9 +250,13 @@ pub(super) const DENSE_THREE_QUBIT_WEIGHT: usize = 4;
 /// left at the bond the chain has reached cost more than the gates on the amplitudes and
 /// the split back (see `docs/architecture.md`). The split back is then the run's only
 /// truncation. See [`MpsConfig::with_window_blocks`](super::MpsConfig::with_window_blocks),
-/// which turns it off, and `docs/architecture.md`. `2^22` amplitudes are 64 MiB; a gate on
-/// them streams that memory once.
-pub const AMPLITUDE_TAIL_MAX_QUBITS: usize = 22;
+/// which turns it off, and `docs/architecture.md`. `2^24` amplitudes are 256 MiB; a gate
+/// on them streams that memory once, and a run that goes over holds at most about three
+/// times that (0.8 GB at 24 qubits, max bond 256). Raised from 22 on 2026-12-04: a
+/// 24-qubit brick with a long-range CX per layer at max bond 256 goes over at step 174 of
+/// 427 and is read exactly (`<Z_i>` error 2.6e-2 -> 9e-14, quimb's 1.2e-2) in 6.2 s
+/// against 5.8 s on its sites (docs/performance.md, run 2026-12-04-d).
+pub const AMPLITUDE_TAIL_MAX_QUBITS: usize = 24;
 
 /// The rule of [`MpsState::dense_tail_pays`] on a chain of `n` qubits, more than
 /// [`DENSE_MAX_QUBITS`], with `remaining` two-site updates left at a largest bond `bond`.
@@ -422,7 +426,7 @@ impl MpsState {
             // split back truncates them (every qubit is home: the plan ends sorted). Not
             // where the split cannot truncate: the state held is then read exactly.
             let rdms: Option<Vec<[C64; 4]>> = (!self.split_is_lossless()).then(|| {
-                super::held::rdms_of_amplitudes(&data)
+                super::held::rdms_of_amplitudes(&data, self.config.parallelism.is_parallel())
                     .into_iter()
                     .map(|r| {
                         let trace = (r[0] + r[3]).re;
@@ -606,6 +610,68 @@ pub(super) mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// A window of many sites is contracted in the matrix-chain order (two halves, then
+    /// one product); it is the site-by-site contraction to round-off, whole chain or inside.
+    #[test]
+    fn window_theta_in_chain_order_equals_site_by_site() {
+        let n = 11;
+        let config = MpsConfig::default()
+            .with_truncation(Truncation::default().with_max_bond(6))
+            .with_window_blocks(false);
+        let mut psi = MpsState::new(n, config).unwrap();
+        psi.run(&entangling(n, 4, 3), &[], &[]).unwrap();
+        let bonds = psi.bond_dimensions();
+        assert!(
+            bonds.contains(&6) && bonds.iter().any(|&b| b < 6),
+            "{bonds:?}"
+        );
+        for (start, k) in [
+            (0, n),
+            (1, 9),
+            (2, super::super::TWO_ENDED_MIN_SITES),
+            (0, super::super::TWO_ENDED_MIN_SITES - 1),
+        ] {
+            let (got, chi_l, chi_r) = psi.window_theta(start, k);
+            let want = psi.window_theta_from_left(start, k);
+            assert_eq!(chi_l, psi.sites[start].chi_l);
+            assert_eq!(chi_r, psi.sites[start + k - 1].chi_r);
+            let d = max_dist(&got, &want);
+            assert!(d < 1e-13, "sites {start}..{}: {d:e}", start + k);
+        }
+    }
+
+    /// The one-qubit density matrices of amplitudes, chunked (qubits below and above
+    /// `RDM_CHUNK_BITS`) and on two threads, against the sums written out per qubit; the
+    /// same bits on one thread and two.
+    #[test]
+    fn rdms_of_amplitudes_equal_the_sums_per_qubit() {
+        let n = 18;
+        let amps = values(1 << n, 5);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let two = pool.install(|| super::super::held::rdms_of_amplitudes(&amps, true));
+        let one = super::super::held::rdms_of_amplitudes(&amps, false);
+        assert_eq!(one, two);
+        for (q, rho) in one.iter().enumerate() {
+            let mut want = [C64::new(0.0, 0.0); 4];
+            for (i, a) in amps.iter().enumerate().filter(|(i, _)| i >> q & 1 == 0) {
+                let b = amps[i | 1 << q];
+                want[0] += a.conj() * a;
+                want[1] += a.conj() * b;
+                want[2] += b.conj() * a;
+                want[3] += b.conj() * b;
+            }
+            for (g, w) in rho.iter().zip(&want) {
+                assert!(
+                    (g - w).norm() < 1e-9 * w.norm().max(1.0),
+                    "qubit {q}: {rho:?} {want:?}"
+                );
             }
         }
     }
@@ -875,6 +941,8 @@ pub(super) mod tests {
             (20, Some(256), true, true),
             (22, Some(32), true, false),
             (22, Some(64), true, true),
+            (24, Some(32), true, false),
+            (24, Some(64), true, true),
             (AMPLITUDE_TAIL_MAX_QUBITS + 1, None, true, false),
         ];
         for (n, max_bond, blocks, want) in cases {

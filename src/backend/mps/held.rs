@@ -218,26 +218,86 @@ pub(super) fn held_bond_dimensions(state: &MpsState) -> Vec<usize> {
     }
 }
 
+/// Amplitudes are read in chunks of `2^RDM_CHUNK_BITS` (1 MiB, in L2) by
+/// [`rdms_of_amplitudes`]: the qubits below it in one pass over memory, one pass for each
+/// qubit above. 24 qubits: 0.8 s qubit by qubit on one thread, 0.1 s so on two.
+const RDM_CHUNK_BITS: usize = 16;
+
 /// The one-qubit density matrices of `amps` (qubit `j` bit `j` of the index), laid out as
 /// [`MpsState::single_qubit_rdms`] gives them: `r[s, t] = sum conj(psi(.. s ..)) psi(.. t ..)`
-/// over the other qubits.
-pub(super) fn rdms_of_amplitudes(amps: &[C64]) -> Vec<[C64; 4]> {
+/// over the other qubits. By the threads of the current rayon pool when `parallel`; the
+/// sums are taken in the same order either way, so the bits do not depend on it.
+pub(super) fn rdms_of_amplitudes(amps: &[C64], parallel: bool) -> Vec<[C64; 4]> {
+    use rayon::prelude::*;
     let n = amps.len().trailing_zeros() as usize;
-    (0..n)
-        .map(|q| {
-            let bit = 1usize << q;
-            let mut rho = [C64::new(0.0, 0.0); 4];
-            // Runs of `bit` indices with bit q clear, each followed by its partners.
-            for base in (0..amps.len()).step_by(2 * bit) {
-                let (zero, one) = amps[base..base + 2 * bit].split_at(bit);
-                for (a, b) in zero.iter().zip(one) {
-                    rho[0].re += a.norm_sqr();
-                    rho[1] += a.conj() * b;
-                    rho[3].re += b.norm_sqr();
+    let low = n.min(RDM_CHUNK_BITS);
+    let chunk = 1usize << low;
+    let mut out = vec![[C64::new(0.0, 0.0); 4]; n];
+    let add = |acc: &mut [C64; 4], part: &[C64; 4]| {
+        for (x, y) in acc.iter_mut().zip(part) {
+            *x += y;
+        }
+    };
+    // Qubits below `low`: a chunk holds both amplitudes of each of their pairs.
+    let in_chunk = |c: &[C64]| -> Vec<[C64; 4]> {
+        (0..low)
+            .map(|q| {
+                let bit = 1usize << q;
+                let mut rho = [C64::new(0.0, 0.0); 4];
+                for run in c.chunks_exact(2 * bit) {
+                    let (zero, one) = run.split_at(bit);
+                    pair_sums(&mut rho, zero, one);
                 }
-            }
-            rho[2] = rho[1].conj();
+                rho
+            })
+            .collect()
+    };
+    let parts: Vec<Vec<[C64; 4]>> = if parallel {
+        amps.par_chunks(chunk).map(in_chunk).collect()
+    } else {
+        amps.chunks(chunk).map(in_chunk).collect()
+    };
+    for part in &parts {
+        for (acc, rho) in out.iter_mut().zip(part) {
+            add(acc, rho);
+        }
+    }
+    // Qubits from `low`: chunk `r` of the runs with bit q clear, and its partner `2^q` on.
+    for (q, acc) in out.iter_mut().enumerate().skip(low) {
+        let bit = 1usize << q;
+        let per = bit / chunk;
+        let cross = |r: usize| {
+            let base = (r / per) * 2 * bit + (r % per) * chunk;
+            let mut rho = [C64::new(0.0, 0.0); 4];
+            pair_sums(
+                &mut rho,
+                &amps[base..base + chunk],
+                &amps[base + bit..base + bit + chunk],
+            );
             rho
-        })
-        .collect()
+        };
+        let runs = amps.len() / (2 * chunk);
+        let parts: Vec<[C64; 4]> = if parallel {
+            (0..runs).into_par_iter().map(cross).collect()
+        } else {
+            (0..runs).map(cross).collect()
+        };
+        for rho in &parts {
+            add(acc, rho);
+        }
+    }
+    for rho in &mut out {
+        rho[2] = rho[1].conj();
+    }
+    out
+}
+
+/// Adds the sums over the pairs `(zero[i], one[i])` of a qubit to `rho`: `|a|^2` to `r00`,
+/// `conj(a) b` to `r01`, `|b|^2` to `r11`.
+fn pair_sums(rho: &mut [C64; 4], zero: &[C64], one: &[C64]) {
+    for (a, b) in zero.iter().zip(one) {
+        rho[0].re += a.norm_sqr();
+        rho[1] += a.conj() * b;
+        rho[3].re += b.norm_sqr();
+    }
 }

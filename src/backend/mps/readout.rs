@@ -219,7 +219,10 @@ impl MpsState {
             return self.swept_copy()?.single_qubit_rdms();
         }
         let out = if let Some(dense) = self.held() {
-            super::held::rdms_of_amplitudes(dense.amplitudes())
+            super::held::rdms_of_amplitudes(
+                dense.amplitudes(),
+                self.config.parallelism.is_parallel(),
+            )
         } else if let Some(out) = self.small_rdms() {
             out
         } else {
