@@ -356,12 +356,13 @@ def reference(a, w, timed_out_refs, ref_times, qfl_ver):
         n0, g0, t0 = ref_times[key]
         if w["gates"] and g0 and t0 * w["gates"] / g0 > a.ref_timeout:
             return {"kind": "none", "reason": f"high-bond reference skipped: {t0:.0f} s at n = {n0} scales linearly in gates to {t0 * w['gates'] / g0:.0f} s > {a.ref_timeout:g} s"}
-    log(f"  reference {w['name']}: {kind}")
+    log(f"  reference {w['name']}: running {kind} (at most {a.ref_timeout:g} s)")
     status, j, msg, wall = run_json(qfl_cmd(a, w["path"], a.ref_bond, "dense" if exact else "mps", repeat=False,
                                             centre=not exact), a.ref_timeout)
     if status != "ok":
         if status == "timeout" and not exact:
             timed_out_refs[key] = min(timed_out_refs.get(key, w["n"]), w["n"])
+        log(f"  reference {w['name']}: none ({status})")
         return {"kind": "none", "reason": f"reference run {status}: {msg}"}
     ref = {"kind": kind, "z": j["z"], "seconds": j["timings"]["simulate_ms"] / 1e3, "version": qfl_ver}
     if not exact:
