@@ -632,8 +632,8 @@ pub(super) mod tests {
         for (start, k) in [
             (0, n),
             (1, 9),
-            (2, super::super::TWO_ENDED_MIN_SITES),
-            (0, super::super::TWO_ENDED_MIN_SITES - 1),
+            (2, super::super::CHAIN_ORDER_MIN_SITES),
+            (0, super::super::CHAIN_ORDER_MIN_SITES - 1),
         ] {
             let (got, chi_l, chi_r) = psi.window_theta(start, k);
             let want = psi.window_theta_from_left(start, k);

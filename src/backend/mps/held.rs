@@ -220,7 +220,8 @@ pub(super) fn held_bond_dimensions(state: &MpsState) -> Vec<usize> {
 
 /// Amplitudes are read in chunks of `2^RDM_CHUNK_BITS` (1 MiB, in L2) by
 /// [`rdms_of_amplitudes`]: the qubits below it in one pass over memory, one pass for each
-/// qubit above. 24 qubits: 0.8 s qubit by qubit on one thread, 0.1 s so on two.
+/// qubit above. The read-out of a 24-qubit run that goes over: 0.74 s qubit by qubit on one
+/// thread, 0.30 s so on two (2026-12-04, docs/performance.md run d).
 const RDM_CHUNK_BITS: usize = 16;
 
 /// The one-qubit density matrices of `amps` (qubit `j` bit `j` of the index), laid out as

@@ -67,7 +67,7 @@ const ZERO: C64 = C64::new(0.0, 0.0);
 
 /// Windows of at least this many sites are contracted in the order of fewest
 /// multiply-adds (see [`MpsState::window_theta`]); shorter ones site by site.
-const TWO_ENDED_MIN_SITES: usize = 8;
+const CHAIN_ORDER_MIN_SITES: usize = 8;
 
 /// Number of terms above which [`MpsState`] evaluates an [`Observable`](crate::Observable) in
 /// one sweep through its MPO instead of term by term.
@@ -633,7 +633,7 @@ impl MpsState {
     /// Contracts sites `start .. start + k` into `theta` with entries at
     /// `l + chi_l * (p + 2^k * r)`; returns `(theta, chi_l, chi_r)`.
     ///
-    /// A window of at least [`TWO_ENDED_MIN_SITES`] sites is contracted in the order of
+    /// A window of at least [`CHAIN_ORDER_MIN_SITES`] sites is contracted in the order of
     /// fewest multiply-adds (the matrix-chain order: joining sites `i..m` and `m..j` costs
     /// `chi_i chi_m chi_j 2^(j - i)`), which on a whole chain joins two halves contracted
     /// the same way. Site by site from the left costs `chi_l 2^j chi_j 2 chi_(j+1)` at site
@@ -642,7 +642,7 @@ impl MpsState {
     pub(crate) fn window_theta(&self, start: usize, k: usize) -> (Vec<C64>, usize, usize) {
         let chi_l = self.sites[start].chi_l;
         let chi_r = self.sites[start + k - 1].chi_r;
-        if k < TWO_ENDED_MIN_SITES {
+        if k < CHAIN_ORDER_MIN_SITES {
             return (self.window_theta_from_left(start, k), chi_l, chi_r);
         }
         // bond[t]: the bond left of the window's site t (bond[k]: right of the last).
