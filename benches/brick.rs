@@ -19,8 +19,9 @@ fn bench_brick(crit: &mut Criterion) {
     for &n in &[16usize, 64, 256] {
         let (circuit, theta) = brick(n, LAYERS);
         for &chi in &[16usize, 64, 256] {
-            let config =
-                MpsConfig::default().with_truncation(Truncation::default().with_max_bond(chi));
+            let config = MpsConfig::default()
+                .with_update(qfl::UpdateScheme::Centre)
+                .with_truncation(Truncation::default().with_max_bond(chi));
             group.bench_with_input(BenchmarkId::new(format!("n{n}"), chi), &chi, |b, _| {
                 b.iter_batched(
                     || MpsState::new(n, config).expect("valid settings"),

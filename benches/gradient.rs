@@ -39,7 +39,9 @@ fn qfl_circuit(m: usize, p: usize) -> Circuit {
 fn bench_gradient(crit: &mut Criterion) {
     let mut group = crit.benchmark_group("qfl_gradient");
     group.sample_size(10);
-    let config = MpsConfig::default().with_truncation(Truncation::default().with_max_bond(64));
+    let config = MpsConfig::default()
+        .with_update(qfl::UpdateScheme::Centre)
+        .with_truncation(Truncation::default().with_max_bond(64));
     for &m in &[8usize, 64, 256] {
         let obs = (0..m).fold(Observable::new(), |o, q| {
             o.with_term(1.0 / (1 + q) as f64, PauliString::z(q))

@@ -34,7 +34,9 @@ const LAYERS: usize = 12;
 /// bond `chi`.
 fn middle_cut(chi: usize) -> (Vec<C64>, usize, usize) {
     let (circuit, theta) = brick(N, LAYERS);
-    let config = MpsConfig::default().with_truncation(Truncation::default().with_max_bond(chi));
+    let config = MpsConfig::default()
+        .with_update(qfl::UpdateScheme::Centre)
+        .with_truncation(Truncation::default().with_max_bond(chi));
     let mut state = MpsState::new(N, config).expect("valid settings");
     state.run(&circuit, &theta, &[]).expect("runs");
     let site = N / 2 - 1;

@@ -42,6 +42,7 @@ fn bench_update(crit: &mut Criterion) {
                 (Parallelism::Rayon(2), "2t"),
             ] {
                 let config = MpsConfig::default()
+                    .with_update(qfl::UpdateScheme::Centre)
                     .with_truncation(Truncation::default().with_max_bond(chi))
                     .with_split(split)
                     .with_parallelism(par);

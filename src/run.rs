@@ -381,7 +381,15 @@ mod tests {
         let p1 = (0.4f64).sin().powi(2);
         for exact in [
             exact_distribution(&p, DenseState::new(3).unwrap()).unwrap(),
-            exact_distribution(&p, MpsState::new(3, MpsConfig::default()).unwrap()).unwrap(),
+            exact_distribution(
+                &p,
+                MpsState::new(
+                    3,
+                    MpsConfig::default().with_update(crate::UpdateScheme::Centre),
+                )
+                .unwrap(),
+            )
+            .unwrap(),
         ] {
             assert_eq!(exact.len(), 8);
             let ones: f64 = exact

@@ -20,6 +20,7 @@ fn run_both_with(rc: &RandomCircuit, split: SplitMethod) -> (DenseState, MpsStat
     let mut dense = DenseState::new(n).unwrap();
     dense.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
     let config = MpsConfig::default()
+        .with_update(qfl::UpdateScheme::Centre)
         .with_truncation(Truncation::exact())
         .with_split(split);
     let mut mps = MpsState::new(n, config).unwrap();
@@ -119,7 +120,7 @@ proptest! {
         let n = rc.circuit.n_qubits();
         let mut full = rc.circuit.clone();
         full.append(&rc.circuit.inverse()).unwrap();
-        let mut mps = MpsState::new(n, MpsConfig::default().with_truncation(Truncation::exact())).unwrap();
+        let mut mps = MpsState::new(n, MpsConfig::default().with_update(qfl::UpdateScheme::Centre).with_truncation(Truncation::exact())).unwrap();
         mps.run(&full, &rc.theta, &rc.x).unwrap();
         let mut dense = DenseState::new(n).unwrap();
         dense.run(&full, &rc.theta, &rc.x).unwrap();
@@ -158,8 +159,13 @@ fn deterministic_mixed_circuit() {
     let (theta, x) = ([0.3, -1.1], [0.7]);
     let mut dense = DenseState::new(n).unwrap();
     dense.run(&c, &theta, &x).unwrap();
-    let mut mps =
-        MpsState::new(n, MpsConfig::default().with_truncation(Truncation::exact())).unwrap();
+    let mut mps = MpsState::new(
+        n,
+        MpsConfig::default()
+            .with_update(qfl::UpdateScheme::Centre)
+            .with_truncation(Truncation::exact()),
+    )
+    .unwrap();
     mps.run(&c, &theta, &x).unwrap();
     assert!(max_dist(&mps.to_dense().unwrap(), dense.amplitudes()) < 1e-13);
 }
@@ -216,7 +222,11 @@ proptest! {
 
 #[test]
 fn impossible_outcome_is_an_error_and_leaves_state() {
-    let mut mps = MpsState::new(3, MpsConfig::default()).unwrap();
+    let mut mps = MpsState::new(
+        3,
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+    )
+    .unwrap();
     let err = mps.project(1, true).unwrap_err();
     assert!(matches!(
         err,

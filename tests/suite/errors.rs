@@ -130,7 +130,11 @@ fn binding_errors() {
             ..
         })
     ));
-    let mut mps = MpsState::new(3, MpsConfig::default()).unwrap();
+    let mut mps = MpsState::new(
+        3,
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+    )
+    .unwrap();
     assert_eq!(
         mps.run(&circ, &[0.1, 0.2], &[0.3]).unwrap_err(),
         Error::QubitCountMismatch {
@@ -145,13 +149,19 @@ fn binding_errors() {
 #[test]
 fn backend_setting_and_size_errors() {
     assert_eq!(
-        MpsState::new(0, MpsConfig::default()).unwrap_err(),
+        MpsState::new(
+            0,
+            MpsConfig::default().with_update(qfl::UpdateScheme::Centre)
+        )
+        .unwrap_err(),
         Error::NoQubits
     );
     assert!(matches!(
         MpsState::new(
             4,
-            MpsConfig::default().with_truncation(Truncation::default().with_max_bond(0))
+            MpsConfig::default()
+                .with_update(qfl::UpdateScheme::Centre)
+                .with_truncation(Truncation::default().with_max_bond(0))
         ),
         Err(Error::InvalidSetting {
             name: "max_bond",
@@ -161,12 +171,19 @@ fn backend_setting_and_size_errors() {
     assert!(matches!(
         MpsState::new(
             4,
-            MpsConfig::default().with_truncation(Truncation::default().with_cutoff(f64::NAN))
+            MpsConfig::default()
+                .with_update(qfl::UpdateScheme::Centre)
+                .with_truncation(Truncation::default().with_cutoff(f64::NAN))
         ),
         Err(Error::InvalidSetting { name: "cutoff", .. })
     ));
     assert!(matches!(
-        MpsState::new(4, MpsConfig::default().with_norm_tolerance(0.0)),
+        MpsState::new(
+            4,
+            MpsConfig::default()
+                .with_update(qfl::UpdateScheme::Centre)
+                .with_norm_tolerance(0.0)
+        ),
         Err(Error::InvalidSetting {
             name: "norm_tolerance",
             ..
@@ -181,7 +198,11 @@ fn backend_setting_and_size_errors() {
         DenseState::new(70),
         Err(Error::StateTooLarge { n_qubits: 70, .. })
     ));
-    let big = MpsState::new(40, MpsConfig::default()).unwrap();
+    let big = MpsState::new(
+        40,
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+    )
+    .unwrap();
     assert!(matches!(
         big.to_dense(),
         Err(Error::TooLarge {
@@ -201,7 +222,11 @@ fn backend_setting_and_size_errors() {
 
 #[test]
 fn readout_errors() {
-    let psi = MpsState::new(3, MpsConfig::default()).unwrap();
+    let psi = MpsState::new(
+        3,
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+    )
+    .unwrap();
     let dense = DenseState::new(3).unwrap();
     let backends: [&dyn StateBackend; 2] = [&psi, &dense];
     for b in backends {
@@ -260,7 +285,11 @@ fn numerical_failures_are_errors() {
     // two-site update on MPS, and at the end of a run on dense.
     let twice = GateMatrix::from_row_major(1, &[c(2.0), c(0.0), c(0.0), c(2.0)]).unwrap();
     let cx = Gate::Cx.matrix(&[], &[]).unwrap();
-    let mut mps = MpsState::new(3, MpsConfig::default()).unwrap();
+    let mut mps = MpsState::new(
+        3,
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+    )
+    .unwrap();
     mps.apply_matrix(&twice, &[0]).unwrap();
     assert!(matches!(
         mps.apply_matrix(&cx, &[0, 1]),
@@ -274,7 +303,11 @@ fn numerical_failures_are_errors() {
     ));
     // NaN entries reaching an SVD are reported, not panicked on.
     let nan = GateMatrix::from_row_major(2, &[C64::new(f64::NAN, 0.0); 16]).unwrap();
-    let mut mps = MpsState::new(3, MpsConfig::default()).unwrap();
+    let mut mps = MpsState::new(
+        3,
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+    )
+    .unwrap();
     let err = mps.apply_matrix(&nan, &[0, 2]).unwrap_err();
     assert!(
         matches!(err, Error::SvdFailed { .. } | Error::NonFinite { .. }),

@@ -115,7 +115,11 @@ fn gradients_through_the_op_match_finite_differences() {
 
 #[test]
 fn dense_and_mps_agree_inside_candle() {
-    let mps = Backend::Mps(MpsConfig::default().with_truncation(Truncation::exact()));
+    let mps = Backend::Mps(
+        MpsConfig::default()
+            .with_update(qfl::UpdateScheme::Centre)
+            .with_truncation(Truncation::exact()),
+    );
     let (_vd, dense_model) = build(Backend::Dense, 8);
     let (_vm, mps_model) = build(mps, 8);
     let (xs, ys) = batch(5, 2);
@@ -140,7 +144,10 @@ fn dense_and_mps_agree_inside_candle() {
 }
 
 fn train(seed: u64, steps: usize) -> (Vec<f64>, f64) {
-    let (varmap, model) = build(Backend::Mps(MpsConfig::default()), seed);
+    let (varmap, model) = build(
+        Backend::Mps(MpsConfig::default().with_update(qfl::UpdateScheme::Centre)),
+        seed,
+    );
     let (xs, ys) = batch(24, 5);
     let mut opt = AdamW::new(
         varmap.all_vars(),

@@ -174,7 +174,7 @@ proptest! {
         let n = rc.circuit.n_qubits();
         let obs = observable_from(&raw, n);
         let dense = adjoint_gradient(DenseState::new(n).unwrap(), &rc.circuit, &rc.theta, &rc.x, &obs).unwrap();
-        let exact = MpsConfig::default().with_truncation(Truncation::exact());
+        let exact = MpsConfig::default().with_update(qfl::UpdateScheme::Centre).with_truncation(Truncation::exact());
         let mps = adjoint_gradient(MpsState::new(n, exact).unwrap(), &rc.circuit, &rc.theta, &rc.x, &obs).unwrap();
         assert_close(&mps, &dense, 1e-8)?;
     }
@@ -203,7 +203,9 @@ fn mps_adjoint_on_40_qubits_matches_finite_differences() {
     for q in 0..n {
         obs.add_term(((q % 7) as f64 - 3.0) / 4.0, PauliString::z(q));
     }
-    let config = MpsConfig::default().with_truncation(Truncation::exact());
+    let config = MpsConfig::default()
+        .with_update(qfl::UpdateScheme::Centre)
+        .with_truncation(Truncation::exact());
     let value = |t: &[f64], xs: &[f64]| {
         let mut s = MpsState::new(n, config).unwrap();
         s.run(&c, t, xs).unwrap();

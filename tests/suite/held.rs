@@ -15,7 +15,9 @@ use super::common::{RandomCircuit, max_dist, random_circuit, tolerance, unitary_
 
 /// Settings under which nothing is held: every update factored on its own.
 fn on_sites() -> MpsConfig {
-    MpsConfig::default().with_window_blocks(false)
+    MpsConfig::default()
+        .with_update(qfl::UpdateScheme::Centre)
+        .with_window_blocks(false)
 }
 
 fn run(rc: &RandomCircuit, config: MpsConfig) -> MpsState {
@@ -111,8 +113,12 @@ fn assert_reads_alike(held: &MpsState, sites: &MpsState, tol: f64, pauli: &Pauli
 
 #[test]
 fn holds_only_where_the_split_cannot_truncate() {
-    let default = MpsConfig::default();
-    let with = |t: Truncation| MpsConfig::default().with_truncation(t);
+    let default = MpsConfig::default().with_update(qfl::UpdateScheme::Centre);
+    let with = |t: Truncation| {
+        MpsConfig::default()
+            .with_update(qfl::UpdateScheme::Centre)
+            .with_truncation(t)
+    };
     // Up to HOLD_FROM_START_MAX_QUBITS every run holds; a 4-qubit chain's bonds are at
     // most 4.
     assert!(holds(4, &ghz(4), default));
@@ -150,7 +156,11 @@ fn holds_only_where_the_split_cannot_truncate() {
 /// TEBD-only reader says it has nothing, and the state is the same.
 #[test]
 fn splitting_keeps_the_state() {
-    let mut psi = MpsState::new(8, MpsConfig::default()).unwrap();
+    let mut psi = MpsState::new(
+        8,
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+    )
+    .unwrap();
     psi.run(&brick(8, 6), &[], &[]).unwrap();
     assert!(psi.holds_amplitudes());
     assert_eq!(psi.centre(), 7);
@@ -183,7 +193,7 @@ proptest! {
     ) {
         let n = rc.circuit.n_qubits();
         let tol = 10.0 * tolerance(&rc);
-        let mut held = run(&rc, MpsConfig::default());
+        let mut held = run(&rc, MpsConfig::default().with_update(qfl::UpdateScheme::Centre));
         let mut sites = run(&rc, on_sites());
         prop_assert!(!sites.holds_amplitudes());
         let letters = ['I', 'X', 'Y', 'Z'];

@@ -9,7 +9,9 @@ use rand::rngs::ChaCha8Rng;
 const N: usize = 1000;
 
 fn config(chi: usize) -> MpsConfig {
-    MpsConfig::default().with_truncation(Truncation::default().with_max_bond(chi))
+    MpsConfig::default()
+        .with_update(qfl::UpdateScheme::Centre)
+        .with_truncation(Truncation::default().with_max_bond(chi))
 }
 
 #[test]

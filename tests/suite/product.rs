@@ -19,7 +19,9 @@ const CODES: [u8; 20] = [
 /// Settings that never hold amplitudes (a cutoff just above `HOLD_MAX_CUTOFF`, far below
 /// anything these circuits discard), so short chains run on sites too.
 fn on_sites_exact() -> MpsConfig {
-    MpsConfig::default().with_truncation(Truncation::exact().with_cutoff(10.0 * HOLD_MAX_CUTOFF))
+    MpsConfig::default()
+        .with_update(qfl::UpdateScheme::Centre)
+        .with_truncation(Truncation::exact().with_cutoff(10.0 * HOLD_MAX_CUTOFF))
 }
 
 fn dense_of(circuit: &Circuit, theta: &[f64], x: &[f64]) -> DenseState {
@@ -69,7 +71,10 @@ fn adder() -> (Circuit, usize) {
 fn classical_circuits_run_without_a_factorization() {
     let (c, n) = adder();
     let dense = dense_of(&c, &[], &[]);
-    for config in [MpsConfig::default(), on_sites_exact()] {
+    for config in [
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+        on_sites_exact(),
+    ] {
         let mut mps = MpsState::new(n, config).unwrap();
         mps.run(&c, &[], &[]).unwrap();
         assert_eq!(mps.two_site_updates(), 0);
@@ -133,7 +138,7 @@ proptest! {
         let rc = build_circuit(n, &raws, theta, x);
         let dense = dense_of(&rc.circuit, &rc.theta, &rc.x);
         let tol = tolerance(&rc);
-        for config in [MpsConfig::default(), on_sites_exact()] {
+        for config in [MpsConfig::default().with_update(qfl::UpdateScheme::Centre), on_sites_exact()] {
             let mut mps = MpsState::new(n, config).unwrap();
             mps.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
             let d = max_dist(&mps.to_dense().unwrap(), dense.amplitudes());

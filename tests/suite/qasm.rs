@@ -29,7 +29,9 @@ fn floats(v: &serde_json::Value) -> Vec<f64> {
 fn exact_mps(n: usize) -> MpsState {
     MpsState::new(
         n,
-        MpsConfig::default().with_truncation(Truncation::exact().with_max_bond(1024)),
+        MpsConfig::default()
+            .with_update(qfl::UpdateScheme::Centre)
+            .with_truncation(Truncation::exact().with_max_bond(1024)),
     )
     .unwrap()
 }

@@ -7,7 +7,11 @@ use qfl::qfl::{
 use qfl::{MpsConfig, Truncation};
 
 fn exact_mps() -> Backend {
-    Backend::Mps(MpsConfig::default().with_truncation(Truncation::exact()))
+    Backend::Mps(
+        MpsConfig::default()
+            .with_update(qfl::UpdateScheme::Centre)
+            .with_truncation(Truncation::exact()),
+    )
 }
 
 fn inputs(layer: &QflLayer, seed: f64) -> (Vec<f64>, Vec<f64>) {
@@ -251,8 +255,11 @@ fn invalid_settings_are_errors() {
 #[test]
 fn many_modalities_on_mps() {
     let layer = QflLayer::new(QflConfig::new(256, 1, 2)).unwrap();
-    let backend =
-        Backend::Mps(MpsConfig::default().with_truncation(Truncation::default().with_max_bond(64)));
+    let backend = Backend::Mps(
+        MpsConfig::default()
+            .with_update(qfl::UpdateScheme::Centre)
+            .with_truncation(Truncation::default().with_max_bond(64)),
+    );
     let (angles, theta) = inputs(&layer, 0.2);
     let g: Vec<f64> = (0..layer.n_outputs())
         .map(|k| if k % 3 == 0 { 1.0 } else { -0.5 })

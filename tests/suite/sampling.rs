@@ -70,8 +70,13 @@ fn mps_samples_follow_dense_probabilities() {
     let mut dense = DenseState::new(n).unwrap();
     dense.run(&c, &th, &[]).unwrap();
     let probs: Vec<f64> = dense.amplitudes().iter().map(|a| a.norm_sqr()).collect();
-    let mut mps =
-        MpsState::new(n, MpsConfig::default().with_truncation(Truncation::exact())).unwrap();
+    let mut mps = MpsState::new(
+        n,
+        MpsConfig::default()
+            .with_update(qfl::UpdateScheme::Centre)
+            .with_truncation(Truncation::exact()),
+    )
+    .unwrap();
     mps.run(&c, &th, &[]).unwrap();
     // Sample with the centre at each end and in the middle (different environments are used).
     for (k, centre) in [0, n / 2, n - 1].into_iter().enumerate() {
@@ -102,7 +107,11 @@ pub(super) fn chi_square_test_has_power() {
     let mut dense = DenseState::new(n).unwrap();
     dense.run(&c, &other, &[]).unwrap();
     let probs: Vec<f64> = dense.amplitudes().iter().map(|a| a.norm_sqr()).collect();
-    let mut mps = MpsState::new(n, MpsConfig::default()).unwrap();
+    let mut mps = MpsState::new(
+        n,
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+    )
+    .unwrap();
     mps.run(&c, &th, &[]).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let (stat, df) = chi_square(&mps.sample(20_000, &mut rng).unwrap(), &probs);
@@ -115,7 +124,11 @@ pub(super) fn chi_square_test_has_power() {
 #[test]
 fn sampling_is_reproducible_from_a_seed() {
     let n = 6;
-    let mut mps = MpsState::new(n, MpsConfig::default()).unwrap();
+    let mut mps = MpsState::new(
+        n,
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+    )
+    .unwrap();
     mps.run(&test_circuit(n), &theta(n), &[]).unwrap();
     let a = mps.sample(500, &mut ChaCha8Rng::seed_from_u64(42)).unwrap();
     let b = mps.sample(500, &mut ChaCha8Rng::seed_from_u64(42)).unwrap();
@@ -132,7 +145,9 @@ fn truncated_mps_samples_its_own_distribution() {
     let th = theta(n);
     let mut mps = MpsState::new(
         n,
-        MpsConfig::default().with_truncation(Truncation::exact().with_max_bond(2)),
+        MpsConfig::default()
+            .with_update(qfl::UpdateScheme::Centre)
+            .with_truncation(Truncation::exact().with_max_bond(2)),
     )
     .unwrap();
     mps.run(&c, &th, &[]).unwrap();

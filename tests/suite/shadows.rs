@@ -34,8 +34,13 @@ fn mps_samples_in_rotated_bases_follow_dense_probabilities() {
         }
     }
     let probs: Vec<f64> = rotated.amplitudes().iter().map(|a| a.norm_sqr()).collect();
-    let mut mps =
-        MpsState::new(n, MpsConfig::default().with_truncation(Truncation::exact())).unwrap();
+    let mut mps = MpsState::new(
+        n,
+        MpsConfig::default()
+            .with_update(qfl::UpdateScheme::Centre)
+            .with_truncation(Truncation::exact()),
+    )
+    .unwrap();
     mps.run(&c, &th, &[]).unwrap();
     for centre in [0, n / 2, n - 1] {
         mps.move_centre(centre).unwrap();
@@ -84,7 +89,11 @@ fn shadow_estimates_converge_to_exact_values() {
     let shots = 30_000;
     let mut dense = DenseState::new(n).unwrap();
     dense.run(&c, &th, &[]).unwrap();
-    let mut mps = MpsState::new(n, MpsConfig::default()).unwrap();
+    let mut mps = MpsState::new(
+        n,
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+    )
+    .unwrap();
     mps.run(&c, &th, &[]).unwrap();
     let exact: Vec<f64> = obs
         .iter()
@@ -126,7 +135,7 @@ fn layer_shadow_readout_estimates_exact_outputs() {
     let theta: Vec<f64> = (0..layer.n_params())
         .map(|k| 0.2 * k as f64 - 1.0)
         .collect();
-    let backend = Backend::Mps(MpsConfig::default());
+    let backend = Backend::Mps(MpsConfig::default().with_update(qfl::UpdateScheme::Centre));
     let exact = layer.forward(backend, &angles, &theta).unwrap();
     let shots = 20_000;
     let est = layer

@@ -19,7 +19,12 @@ fn names_parse_and_faer_is_always_available() {
         Err(Error::Parse { .. })
     ));
     assert_eq!(SvdBackend::default(), SvdBackend::Faer);
-    assert_eq!(MpsConfig::default().svd(), SvdBackend::Faer);
+    assert_eq!(
+        MpsConfig::default()
+            .with_update(qfl::UpdateScheme::Centre)
+            .svd(),
+        SvdBackend::Faer
+    );
     assert!(SvdBackend::Faer.is_available());
     assert_eq!(SvdBackend::Lapack.is_available(), cfg!(feature = "lapack"));
 }
@@ -30,7 +35,9 @@ fn names_parse_and_faer_is_always_available() {
 #[test]
 fn lapack_without_the_feature_is_an_error_at_construction() {
     use qfl::{MpsState, Parallelism};
-    let config = MpsConfig::default().with_svd(SvdBackend::Lapack);
+    let config = MpsConfig::default()
+        .with_update(qfl::UpdateScheme::Centre)
+        .with_svd(SvdBackend::Lapack);
     let err = MpsState::new(4, config).unwrap_err();
     assert_eq!(
         err,
@@ -62,6 +69,7 @@ mod with_lapack {
 
     fn mps(rc: &RandomCircuit, t: Truncation, svd: SvdBackend) -> MpsState {
         let config = MpsConfig::default()
+            .with_update(qfl::UpdateScheme::Centre)
             .with_truncation(t)
             .with_split(SplitMethod::Svd)
             .with_svd(svd);

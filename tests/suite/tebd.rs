@@ -111,7 +111,7 @@ proptest! {
         dense.run(&ca, &a.theta, &a.x).unwrap();
         dense.run(&cb, &b.theta, &b.x).unwrap();
         dense.run(&ca, &a.theta, &a.x).unwrap();
-        let centre = MpsConfig::default().with_truncation(Truncation::exact());
+        let centre = MpsConfig::default().with_update(qfl::UpdateScheme::Centre).with_truncation(Truncation::exact());
         let mut mps = MpsState::new(n, centre).unwrap();
         mps.run(&ca, &a.theta, &a.x).unwrap();
         let mut tebd = MpsState::new(n, centre.with_update(UpdateScheme::Tebd)).unwrap();
@@ -194,7 +194,11 @@ fn truncated_tebd_run_is_consistent() {
 /// The local read-out is refused on a state no TEBD run produced.
 #[test]
 fn local_readout_needs_a_tebd_run() {
-    let mut s = MpsState::new(3, MpsConfig::default()).unwrap();
+    let mut s = MpsState::new(
+        3,
+        MpsConfig::default().with_update(qfl::UpdateScheme::Centre),
+    )
+    .unwrap();
     assert!(s.local_z_expectations().is_err());
     assert!(!s.has_local_read_out());
     let mut c = Circuit::new(3).unwrap();
@@ -431,6 +435,45 @@ fn auto_truncated_reads_like_tebd() {
     assert!(ea < 2.0 * et + 1e-6, "auto {ea:e} against tebd {et:e}");
     assert!((auto.norm() - 1.0).abs() < 1e-10);
     assert!(auto.canonical_deviation() < 1e-10);
+}
+
+/// The library's default is the automatic scheme, as on the command line: a truncated
+/// 16-qubit brick run with `MpsConfig::default()` switches to TEBD (its local read-out
+/// exists), gives the same bits as `UpdateScheme::Auto` spelled out, and reads `<Z_i>` as
+/// close to the exact ones as the centred run does (within 2x), where the centred run
+/// has no local read-out.
+#[test]
+fn the_default_update_is_auto() {
+    assert_eq!(UpdateScheme::default(), UpdateScheme::Auto);
+    let (c, theta) = brick(16, 10, true);
+    let mut dense = DenseState::new(16).unwrap();
+    dense.run(&c, &theta, &[]).unwrap();
+    let zd = dense.z_expectations().unwrap();
+    let truncation = Truncation::default().with_max_bond(16);
+    let run = |config: MpsConfig| {
+        let mut psi = MpsState::new(16, config.with_truncation(truncation)).unwrap();
+        psi.run(&c, &theta, &[]).unwrap();
+        psi
+    };
+    let default = run(MpsConfig::default());
+    let auto = run(MpsConfig::default().with_update(UpdateScheme::Auto));
+    let centre = run(MpsConfig::default().with_update(UpdateScheme::Centre));
+    assert!(default.fidelity_estimate() < 0.999, "the run must truncate");
+    let zl = default.local_z_expectations().unwrap();
+    assert_eq!(zl, auto.local_z_expectations().unwrap());
+    assert_eq!(default.to_dense().unwrap(), auto.to_dense().unwrap());
+    assert!(centre.local_z_expectations().is_err());
+    let err = |z: &[f64]| {
+        z.iter()
+            .zip(&zd)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max)
+    };
+    let (ed, ec) = (err(&zl), err(&centre.z_expectations().unwrap()));
+    assert!(
+        ed < 2.0 * ec + 1e-6,
+        "default {ed:e} against centred {ec:e}"
+    );
 }
 
 proptest! {

@@ -42,7 +42,9 @@ fn run(seed: u64, config: &TrainConfig) -> TrainOutcome {
     let settings = QflSettings {
         layer: QflConfig::new(2, 1, 2),
         backend: Backend::Mps(
-            MpsConfig::default().with_truncation(Truncation::default().with_max_bond(8)),
+            MpsConfig::default()
+                .with_update(qfl::UpdateScheme::Centre)
+                .with_truncation(Truncation::default().with_max_bond(8)),
         ),
         readout: ReadoutMode::Exact,
     };

@@ -174,7 +174,9 @@ fn trajectories_match_exact_branching_on_both_backends() {
         let mps = || {
             MpsState::new(
                 n,
-                MpsConfig::default().with_truncation(Truncation::exact().with_max_bond(256)),
+                MpsConfig::default()
+                    .with_update(qfl::UpdateScheme::Centre)
+                    .with_truncation(Truncation::exact().with_max_bond(256)),
             )
             .unwrap()
         };

@@ -28,7 +28,10 @@ fn truncated_with_events(
     let n = rc.circuit.n_qubits();
     let mut dense = DenseState::new(n).unwrap();
     dense.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
-    let config = MpsConfig::default().with_truncation(t).with_split(split);
+    let config = MpsConfig::default()
+        .with_update(qfl::UpdateScheme::Centre)
+        .with_truncation(t)
+        .with_split(split);
     let mut mps = MpsState::new(n, config).unwrap();
     mps.run(&rc.circuit, &rc.theta, &rc.x).unwrap();
     assert!(

@@ -620,6 +620,7 @@ pub(super) mod tests {
     fn window_theta_in_chain_order_equals_site_by_site() {
         let n = 11;
         let config = MpsConfig::default()
+            .with_update(crate::UpdateScheme::Centre)
             .with_truncation(Truncation::default().with_max_bond(6))
             .with_window_blocks(false);
         let mut psi = MpsState::new(n, config).unwrap();
@@ -721,7 +722,9 @@ pub(super) mod tests {
 
     /// `c` run exactly without and with window blocks: `(apart, blocked)`.
     fn exact_runs(n: usize, c: &Circuit) -> (MpsState, MpsState) {
-        let exact = MpsConfig::default().with_truncation(Truncation::exact());
+        let exact = MpsConfig::default()
+            .with_update(crate::UpdateScheme::Centre)
+            .with_truncation(Truncation::exact());
         let mut apart = MpsState::new(n, exact.with_window_blocks(false)).unwrap();
         apart.run(c, &[], &[]).unwrap();
         let mut blocked = MpsState::new(n, exact).unwrap();
@@ -756,10 +759,15 @@ pub(super) mod tests {
     fn blocks_truncate_within_the_settings() {
         let (n, max_bond) = (6, 3);
         let c = tangled(n, 30, 9);
-        let mut exact = MpsState::new(n, MpsConfig::default()).unwrap();
+        let mut exact = MpsState::new(
+            n,
+            MpsConfig::default().with_update(crate::UpdateScheme::Centre),
+        )
+        .unwrap();
         exact.run(&c, &[], &[]).unwrap();
-        let config =
-            MpsConfig::default().with_truncation(Truncation::default().with_max_bond(max_bond));
+        let config = MpsConfig::default()
+            .with_update(crate::UpdateScheme::Centre)
+            .with_truncation(Truncation::default().with_max_bond(max_bond));
         for blocks in [false, true] {
             let mut psi = MpsState::new(n, config.with_window_blocks(blocks)).unwrap();
             psi.run(&c, &[], &[]).unwrap();
@@ -838,10 +846,20 @@ pub(super) mod tests {
                 c.push(Gate::Cx, &[(q + r) % n, (q + r + 1) % n]).unwrap();
             }
         }
-        let mut psi = MpsState::new(n, MpsConfig::default()).unwrap();
+        let mut psi = MpsState::new(
+            n,
+            MpsConfig::default().with_update(crate::UpdateScheme::Centre),
+        )
+        .unwrap();
         psi.run(&c, &[], &[]).unwrap();
         assert_eq!(psi.max_bond_dimension(), 1);
-        let mut apart = MpsState::new(n, MpsConfig::default().with_window_blocks(false)).unwrap();
+        let mut apart = MpsState::new(
+            n,
+            MpsConfig::default()
+                .with_update(crate::UpdateScheme::Centre)
+                .with_window_blocks(false),
+        )
+        .unwrap();
         apart.run(&c, &[], &[]).unwrap();
         assert!(max_dist(&apart.to_dense().unwrap(), &psi.to_dense().unwrap()) < 1e-12);
     }
@@ -889,10 +907,16 @@ pub(super) mod tests {
     fn a_dense_tail_truncates_once_within_the_settings() {
         let n = 10;
         let c = entangling(n, 6, 8);
-        let mut exact = MpsState::new(n, MpsConfig::default()).unwrap();
+        let mut exact = MpsState::new(
+            n,
+            MpsConfig::default().with_update(crate::UpdateScheme::Centre),
+        )
+        .unwrap();
         exact.run(&c, &[], &[]).unwrap();
         let exact = exact.to_dense().unwrap();
-        let config = MpsConfig::default().with_truncation(Truncation::default().with_max_bond(4));
+        let config = MpsConfig::default()
+            .with_update(crate::UpdateScheme::Centre)
+            .with_truncation(Truncation::default().with_max_bond(4));
         let mut fidelity = [0.0; 2];
         for (k, blocks) in [false, true].into_iter().enumerate() {
             let mut psi = MpsState::new(n, config.with_window_blocks(blocks)).unwrap();
@@ -924,6 +948,7 @@ pub(super) mod tests {
                 None => Truncation::default(),
             };
             let config = MpsConfig::default()
+                .with_update(crate::UpdateScheme::Centre)
                 .with_truncation(truncation)
                 .with_window_blocks(blocks);
             MpsState::new(n, config).unwrap().dense_tail_may_pay()
@@ -968,8 +993,9 @@ pub(super) mod tests {
         // At bond 64: 40 * 2^20 / 64^3 = 160 updates.
         assert!(long_tail_pays(n, 160, 64) && !long_tail_pays(n, 159, 64));
         let ahead = |max_bond: usize, bond: usize, remaining: usize| {
-            let config =
-                MpsConfig::default().with_truncation(Truncation::default().with_max_bond(max_bond));
+            let config = MpsConfig::default()
+                .with_update(crate::UpdateScheme::Centre)
+                .with_truncation(Truncation::default().with_max_bond(max_bond));
             let mut psi = MpsState::new(n, config).unwrap();
             // A chain whose middle bond is `bond` (the values do not matter here).
             psi.sites[9] = super::super::Site {
@@ -1009,8 +1035,13 @@ pub(super) mod tests {
         for (n, seed) in [(14, 21), (16, 22)] {
             let c = entangling(n, 4, seed);
             let exact = dense_of(&c);
-            let mut apart =
-                MpsState::new(n, MpsConfig::default().with_window_blocks(false)).unwrap();
+            let mut apart = MpsState::new(
+                n,
+                MpsConfig::default()
+                    .with_update(crate::UpdateScheme::Centre)
+                    .with_window_blocks(false),
+            )
+            .unwrap();
             apart.run(&c, &[], &[]).unwrap();
             for update in [UpdateScheme::Centre, UpdateScheme::Auto] {
                 let config = MpsConfig::default()

@@ -89,7 +89,7 @@ pub struct MpsConfig {
 
 impl Default for MpsConfig {
     /// [`Truncation::default`], [`SplitMethod::Gram`], one thread, [`SvdBackend::Faer`],
-    /// norm tolerance `1e-8`, [`UpdateScheme::Centre`], [`Routing::Lookahead`], window
+    /// norm tolerance `1e-8`, [`UpdateScheme::Auto`], [`Routing::Lookahead`], window
     /// blocks on.
     fn default() -> Self {
         MpsConfig {
@@ -98,7 +98,7 @@ impl Default for MpsConfig {
             parallelism: Parallelism::Sequential,
             svd: SvdBackend::Faer,
             norm_tolerance: 1e-8,
-            update: UpdateScheme::Centre,
+            update: UpdateScheme::Auto,
             routing: Routing::Lookahead,
             window_blocks: true,
         }
@@ -123,7 +123,9 @@ impl MpsConfig {
         self.split
     }
 
-    /// Sets how [`MpsState::run`](crate::StateBackend::run) applies the gates of a circuit.
+    /// Sets how [`MpsState::run`](crate::StateBackend::run) applies the gates of a circuit
+    /// (default [`UpdateScheme::Auto`], as `qfl run`; [`UpdateScheme::Centre`] makes every
+    /// truncation optimal at 2-5x the time on entangling circuits, see `docs/performance.md`).
     pub fn with_update(mut self, update: UpdateScheme) -> Self {
         self.update = update;
         self
@@ -1793,7 +1795,9 @@ mod tests {
             let truncation = Truncation::default()
                 .with_max_bond(max_bond)
                 .with_cutoff(cutoff);
-            let config = MpsConfig::default().with_truncation(truncation);
+            let config = MpsConfig::default()
+                .with_update(crate::UpdateScheme::Centre)
+                .with_truncation(truncation);
             let mut psi = MpsState::new(n, config).unwrap();
             let mut sites = vec![None; n];
             let taken = psi
@@ -1997,6 +2001,7 @@ mod tests {
             }
         }
         let truncated = MpsConfig::default()
+            .with_update(crate::UpdateScheme::Centre)
             .with_truncation(Truncation::default().with_max_bond(3).with_cutoff(1e-4));
         let mut psi = MpsState::new(n, truncated).unwrap();
         psi.run(&c, &[], &[]).unwrap();
@@ -2058,7 +2063,7 @@ mod tests {
         // step by step.
         let wide = HOLD_MAX_QUBITS + 2;
         let (outer, inner) = (circuit(wide, 0.3), circuit(7, 1.1));
-        let config = MpsConfig::default();
+        let config = MpsConfig::default().with_update(crate::UpdateScheme::Centre);
         let mut apart = (
             MpsState::new(wide, config).unwrap(),
             MpsState::new(7, config).unwrap(),

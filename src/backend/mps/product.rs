@@ -215,7 +215,11 @@ mod tests {
                 // Each of the two qubits |0>, |1> or superposed; qubit `other` superposed.
                 for ka in 0..3 {
                     for kb in 0..3 {
-                        let mut mps = MpsState::new(n, MpsConfig::default()).unwrap();
+                        let mut mps = MpsState::new(
+                            n,
+                            MpsConfig::default().with_update(crate::UpdateScheme::Centre),
+                        )
+                        .unwrap();
                         let set = |mps: &mut MpsState, q: usize, k: usize| {
                             mps.sites[q].data.copy_from_slice(&match k {
                                 0 => [C64::new(1.0, 0.0), ZERO],

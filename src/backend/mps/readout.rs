@@ -546,7 +546,11 @@ mod tests {
                 c.push(Gate::Cx, &[q, q + 1]).unwrap();
             }
         }
-        let mut psi = MpsState::new(n, MpsConfig::default()).unwrap();
+        let mut psi = MpsState::new(
+            n,
+            MpsConfig::default().with_update(crate::UpdateScheme::Centre),
+        )
+        .unwrap();
         psi.run(&c, &[], &[]).unwrap();
         psi
     }

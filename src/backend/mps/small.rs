@@ -496,14 +496,19 @@ mod tests {
     /// truncation log of the general path, or declines without touching the state.
     #[test]
     fn small_updates_match_the_general_path() {
-        let exact = MpsConfig::default();
+        let exact = MpsConfig::default().with_update(crate::UpdateScheme::Centre);
         let truncated = MpsConfig::default()
+            .with_update(crate::UpdateScheme::Centre)
             .with_truncation(Truncation::default().with_max_bond(3).with_cutoff(1e-3));
         let mut seed = 0;
         let mut truncating = 0;
         let mut taken = [0; 2];
         for config in [exact, truncated] {
-            let psi = random_state(6, MpsConfig::default(), 7);
+            let psi = random_state(
+                6,
+                MpsConfig::default().with_update(crate::UpdateScheme::Centre),
+                7,
+            );
             for k in [2, 3] {
                 for start in 0..=6 - k {
                     for end in [CentreEnd::Left, CentreEnd::Right] {
@@ -545,7 +550,11 @@ mod tests {
     /// canonical form of the general steps.
     #[test]
     fn centre_moves_match_the_general_path() {
-        let psi = random_state(7, MpsConfig::default(), 11);
+        let psi = random_state(
+            7,
+            MpsConfig::default().with_update(crate::UpdateScheme::Centre),
+            11,
+        );
         let (mut a, mut b) = (psi.clone(), psi);
         a.move_centre(0).unwrap();
         b.move_centre(0).unwrap();
@@ -565,7 +574,11 @@ mod tests {
     /// Cuts past the small bounds are left to the general path (nothing touched).
     #[test]
     fn large_cuts_are_declined() {
-        let mut psi = random_state(12, MpsConfig::default(), 3);
+        let mut psi = random_state(
+            12,
+            MpsConfig::default().with_update(crate::UpdateScheme::Centre),
+            3,
+        );
         psi.move_centre(5).unwrap();
         let before = amplitudes(&psi);
         let gm = random_unitary(4, 1);
