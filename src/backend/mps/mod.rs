@@ -98,8 +98,8 @@ impl Default for MpsConfig {
             parallelism: Parallelism::Sequential,
             svd: SvdBackend::Faer,
             norm_tolerance: 1e-8,
-            update: UpdateScheme::Auto,
-            routing: Routing::Lookahead,
+            update: UpdateScheme::default(),
+            routing: Routing::default(),
             window_blocks: true,
         }
     }

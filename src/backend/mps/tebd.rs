@@ -68,8 +68,8 @@ pub enum UpdateScheme {
     /// stays centred while it may, and goes over to the amplitudes there. Whether a run switched shows
     /// in [`MpsState::local_z_expectations`], which is available exactly when it did.
     ///
-    /// The default, as on the command line (every timing in `docs/performance.md` is of this
-    /// scheme).
+    /// The default, as on the command line (`qfl run`'s scheme, and the one the peer
+    /// comparisons in `docs/performance.md` time since 2026-12-03).
     #[default]
     Auto,
 }
