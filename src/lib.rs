@@ -92,8 +92,9 @@ pub mod shadows;
 pub mod train;
 
 pub use backend::{
-    AdjointBackend, AdjointPair, DenseState, MpsConfig, MpsState, Parallelism, Routing,
+    AdjointBackend, AdjointPair, CutoffRule, DenseState, MpsConfig, MpsState, Parallelism, Routing,
     SplitMethod, StateBackend, Truncation, TruncationEvent, TruncationReport, UpdateScheme,
+    ZReadOut,
 };
 pub use bits::BitString;
 pub use circuit::{

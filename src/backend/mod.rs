@@ -9,8 +9,8 @@ pub mod mps;
 
 pub use dense::DenseState;
 pub use mps::{
-    MpsConfig, MpsState, Routing, SplitMethod, Truncation, TruncationEvent, TruncationReport,
-    UpdateScheme,
+    CutoffRule, MpsConfig, MpsState, Routing, SplitMethod, Truncation, TruncationEvent,
+    TruncationReport, UpdateScheme, ZReadOut,
 };
 
 use num_complex::Complex64 as C64;

@@ -402,6 +402,32 @@ fn repeat_times_every_run_and_reports_the_first() {
     for (a, b) in z_values(&on).iter().zip(z_values(&off)) {
         assert!((a - b).abs() < 1e-12, "{a} {b}");
     }
+    // The cutoff rule: reported, "both" by default, and checked.
+    for (given, reported) in [
+        (None, "both"),
+        (Some("weight"), "weight"),
+        (Some("value"), "value"),
+    ] {
+        let sat = file("sat_n7.qasm");
+        let mut args = vec![
+            "run",
+            &sat,
+            "--backend",
+            "mps",
+            "--cutoff",
+            "1e-3",
+            "--format",
+            "json",
+        ];
+        if let Some(rule) = given {
+            args.extend_from_slice(&["--cutoff-rule", rule]);
+        }
+        let v = json(&qfl(&args));
+        assert_eq!(v["mps"]["cutoff_rule"], reported, "{given:?}");
+    }
+    let o = qfl(&["run", &path, "--backend", "mps", "--cutoff-rule", "largest"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--cutoff-rule"), "{}", stderr(&o));
     let o = qfl(&["run", &path, "--backend", "mps", "--repeat", "3"]);
     assert!(
         stdout(&o).contains("repeated: 2 more run(s), fastest"),

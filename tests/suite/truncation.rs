@@ -74,6 +74,29 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(super::common::proptest_config(48))]
+
+    /// Each cutoff rule reaches the cuts and keeps its promise there: under the
+    /// discarded-weight rule and the default (both rules) no cut discards more than the
+    /// cutoff's share of its weight; under every rule the proven fidelity bound holds. A
+    /// large cutoff makes the rules disagree often.
+    #[test]
+    fn cutoff_rules_keep_their_bounds(rc in random_circuit(6, 9, 60), exp in 1i32..5) {
+        let cutoff = 10f64.powi(-exp);
+        for rule in [qfl::CutoffRule::Both, qfl::CutoffRule::DiscardedWeight, qfl::CutoffRule::RelativeValue] {
+            let t = Truncation::exact().with_cutoff(cutoff).with_cutoff_rule(rule);
+            let (f, r, events) = truncated_with_events(&rc, t, SplitMethod::Svd);
+            prop_assert!(f >= r.fidelity_lower_bound - 1e-12, "{rule:?}: true {f} below bound {}", r.fidelity_lower_bound);
+            if rule != qfl::CutoffRule::RelativeValue {
+                for e in &events {
+                    prop_assert!(e.discarded <= cutoff * (1.0 + 1e-9), "{rule:?}: {e:?} over {cutoff}");
+                }
+            }
+        }
+    }
+}
+
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }

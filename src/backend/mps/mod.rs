@@ -46,11 +46,13 @@ mod truncation;
 pub use block::AMPLITUDE_TAIL_MAX_QUBITS;
 pub use held::{HOLD_FROM_START_MAX_QUBITS, HOLD_MAX_CUTOFF, HOLD_MAX_QUBITS};
 pub use routing::Routing;
-pub use tebd::{AUTO_TEBD_BOND, AUTO_TEBD_MIN_QUBITS, AUTO_TEBD_STEPS_PER_QUBIT, UpdateScheme};
+pub use tebd::{
+    AUTO_TEBD_BOND, AUTO_TEBD_MIN_QUBITS, AUTO_TEBD_STEPS_PER_QUBIT, UpdateScheme, ZReadOut,
+};
 
 pub use adjoint::MpsAdjointPair;
 
-pub use truncation::{EXACT_CUTOFF, Truncation, TruncationEvent, TruncationReport};
+pub use truncation::{CutoffRule, EXACT_CUTOFF, Truncation, TruncationEvent, TruncationReport};
 
 use faer::{Mat, MatRef};
 use num_complex::Complex64 as C64;

@@ -40,7 +40,7 @@ use num_complex::Complex64 as C64;
 
 use super::routing::{Layout, Plan, Step};
 use super::{MpsState, Site, apply_gate_to_theta, fused_matrix, swap_matrix, window_matrix};
-use crate::backend::Parallelism;
+use crate::backend::{Parallelism, StateBackend};
 use crate::error::{Error, Result};
 use crate::linalg::{self, SplitMethod, SvdBackend};
 
@@ -1262,6 +1262,58 @@ impl MpsState {
     /// them, and not changed since (a check that builds no error).
     pub fn has_local_read_out(&self) -> bool {
         self.local.is_some()
+    }
+
+    /// `<Z_i>` of every qubit as `qfl run` reports them (its `--readout auto`): the local
+    /// read-out ([`local_z_expectations`](Self::local_z_expectations)) where the last run
+    /// left one, else the exact values in the state held
+    /// ([`StateBackend::z_expectations`]), with which of the two it is.
+    ///
+    /// ```
+    /// use qfl::{Circuit, MpsConfig, MpsState, StateBackend, Truncation, ZReadOut};
+    /// let mut c = Circuit::new(3)?;
+    /// c.h(0)?;
+    /// c.cx(0, 1)?;
+    /// let mut psi = MpsState::new(3, MpsConfig::default())?;
+    /// psi.run(&c, &[], &[])?;
+    /// // A short chain that never truncated: the state held is read.
+    /// let (z, how) = psi.z_expectations_auto()?;
+    /// assert_eq!(how, ZReadOut::Exact);
+    /// assert!(z[0].abs() < 1e-12 && (z[2] - 1.0).abs() < 1e-12);
+    /// # Ok::<(), qfl::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Those of the reader taken.
+    ///
+    /// [`StateBackend::z_expectations`]: crate::StateBackend::z_expectations
+    pub fn z_expectations_auto(&self) -> Result<(Vec<f64>, ZReadOut)> {
+        if self.has_local_read_out() {
+            Ok((self.local_z_expectations()?, ZReadOut::Local))
+        } else {
+            Ok((self.z_expectations()?, ZReadOut::Exact))
+        }
+    }
+}
+
+/// Which reader gave [`MpsState::z_expectations_auto`]'s values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZReadOut {
+    /// The expectation values in the state held ([`StateBackend::z_expectations`]).
+    ///
+    /// [`StateBackend::z_expectations`]: crate::StateBackend::z_expectations
+    Exact,
+    /// The local read-out of the last run ([`MpsState::local_z_expectations`]).
+    Local,
+}
+
+impl ZReadOut {
+    /// `"exact"` or `"local"`, as `qfl run` reports it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ZReadOut::Exact => "exact",
+            ZReadOut::Local => "local",
+        }
     }
 }
 

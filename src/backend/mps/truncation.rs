@@ -6,12 +6,56 @@ use crate::error::{Error, Result};
 /// not physics (singular values below about `1e-12` of the norm).
 pub const EXACT_CUTOFF: f64 = 1e-24;
 
+/// Which of a cut's smallest singular values the cutoff lets go (before the max bond caps
+/// what is left). The simulators this crate is measured against read the same number in two
+/// ways: Qiskit Aer, ITensor and quimb (`cutoff_mode="rsum2"`) bound the summed weight that
+/// a cut discards, prism-q bounds each discarded value against the largest. Neither rule
+/// keeps everything the other keeps.
+///
+/// With `s_1 >= s_2 >= ...` the singular values at a cut and `c` the cutoff:
+///
+/// ```
+/// use qfl::{CutoffRule, Truncation};
+/// // The default keeps what either rule keeps.
+/// assert_eq!(Truncation::default().cutoff_rule(), CutoffRule::Both);
+/// let t = Truncation::default().with_cutoff(1e-4).with_cutoff_rule(CutoffRule::DiscardedWeight);
+/// assert_eq!(t.cutoff_rule().name(), "weight");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CutoffRule {
+    /// Drop a value only where both rules below would drop it: the discarded weight stays
+    /// at most `c sum_j s_j^2`, and no value with `s_k^2 > c s_1^2` is dropped. At a shared
+    /// cutoff a cut then keeps at least what Qiskit Aer's, quimb's and prism-q's rules keep
+    /// (given the same singular values), at the price of a few more columns.
+    #[default]
+    Both,
+    /// The smallest values while their summed squares stay at most `c sum_j s_j^2` (Qiskit
+    /// Aer's, ITensor's and quimb's `rsum2`): the discarded weight per cut is bounded.
+    DiscardedWeight,
+    /// Every value with `s_k^2 <= c s_1^2` (prism-q's rule, whose threshold on `s_k / s_1` is
+    /// `sqrt(c)`): no value above `sqrt(c)` of the largest is dropped.
+    RelativeValue,
+}
+
+impl CutoffRule {
+    /// The rule's name as the command line spells it: `both`, `weight` or `value`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CutoffRule::Both => "both",
+            CutoffRule::DiscardedWeight => "weight",
+            CutoffRule::RelativeValue => "value",
+        }
+    }
+}
+
 /// How an MPS cut is truncated after a two-site SVD. Explicit per state, never global.
 ///
-/// At each cut with singular values `s_1 >= s_2 >= ...`, the smallest ones are dropped while
-/// their summed squares stay at most `cutoff * sum_j s_j^2`; then, if more than `max_bond`
-/// remain, only the largest `max_bond` are kept. The kept values are rescaled so the state
-/// stays normalized, and the discarded fraction `eps` of the weight is recorded.
+/// At each cut with singular values `s_1 >= s_2 >= ...`, the smallest ones are dropped as
+/// the [`CutoffRule`] lets the cutoff drop them (by default only those both
+/// `sum_{dropped} s_k^2 <= cutoff * sum_j s_j^2` and `s_k^2 <= cutoff * s_1^2` allow); then,
+/// if more than `max_bond` remain, only the largest `max_bond` are kept. The kept values are
+/// rescaled so the state stays normalized, and the discarded fraction `eps` of the weight is
+/// recorded.
 ///
 /// ```
 /// use qfl::Truncation;
@@ -24,6 +68,7 @@ pub const EXACT_CUTOFF: f64 = 1e-24;
 pub struct Truncation {
     max_bond: Option<usize>,
     cutoff: f64,
+    rule: CutoffRule,
 }
 
 impl Default for Truncation {
@@ -33,6 +78,7 @@ impl Default for Truncation {
         Truncation {
             max_bond: None,
             cutoff: 1e-16,
+            rule: CutoffRule::Both,
         }
     }
 }
@@ -47,6 +93,7 @@ impl Truncation {
         Truncation {
             max_bond: None,
             cutoff: EXACT_CUTOFF,
+            rule: CutoffRule::Both,
         }
     }
 
@@ -66,6 +113,17 @@ impl Truncation {
     pub fn with_cutoff(mut self, cutoff: f64) -> Self {
         self.cutoff = cutoff;
         self
+    }
+
+    /// Sets how the cutoff is read ([`CutoffRule`]; default [`CutoffRule::Both`]).
+    pub fn with_cutoff_rule(mut self, rule: CutoffRule) -> Self {
+        self.rule = rule;
+        self
+    }
+
+    /// How the cutoff is read.
+    pub fn cutoff_rule(&self) -> CutoffRule {
+        self.rule
     }
 
     /// The bond limit.
@@ -103,11 +161,13 @@ impl Truncation {
     /// How many directions [`keep`](Self::keep) keeps, if that is certain from the Gram
     /// eigenvalues `vals` (non-decreasing, squared singular values up to the eigensolver's
     /// error) alone: the max bond `m` is below their number, and the largest eigenvalue
-    /// beyond the `m` largest exceeds the cutoff's share of their sum by more than that
-    /// error ([`CERTAIN_KEEP_MARGIN`]). The values beyond the `m` largest then weigh more
-    /// than the cutoff lets go, so `keep` drops all of them and no more: exactly `m` are
-    /// kept, those of the `m` largest eigenvalues (exact weights could only reorder values
-    /// that differ by round-off). A split then needs only those `m` directions.
+    /// beyond the `m` largest is one the cutoff keeps by more than that error
+    /// ([`CERTAIN_KEEP_MARGIN`] of the trace): it exceeds the cutoff's share of their sum
+    /// (so the discarded-weight rule keeps it) or of the largest (so the relative-value rule
+    /// does), as the [`CutoffRule`] asks. The cutoff then drops none of the `m + 1` largest,
+    /// and the max bond drops all the rest: exactly `m` are kept, those of the `m` largest
+    /// eigenvalues (exact weights could only reorder values that differ by round-off). A
+    /// split then needs only those `m` directions.
     pub(crate) fn certain_keep(&self, vals: &[f64]) -> Option<usize> {
         let m = self.max_bond?;
         let k = vals.len();
@@ -115,7 +175,19 @@ impl Truncation {
             return None;
         }
         let trace: f64 = vals.iter().sum();
-        (trace > 0.0 && vals[k - m - 1] > (self.cutoff + CERTAIN_KEEP_MARGIN) * trace).then_some(m)
+        if trace <= 0.0 {
+            return None;
+        }
+        let next = vals[k - m - 1];
+        let by_weight = next > (self.cutoff + CERTAIN_KEEP_MARGIN) * trace;
+        // Both the value and the largest may be off by the margin.
+        let by_value = next > self.cutoff * vals[k - 1] + 2.0 * CERTAIN_KEEP_MARGIN * trace;
+        let kept = match self.rule {
+            CutoffRule::Both => by_weight || by_value,
+            CutoffRule::DiscardedWeight => by_weight,
+            CutoffRule::RelativeValue => by_value,
+        };
+        kept.then_some(m)
     }
 
     /// How many of the non-increasing singular values `s` to keep, and the discarded fraction
@@ -127,8 +199,21 @@ impl Truncation {
         }
         let mut k = s.len();
         let mut discarded = 0.0;
-        while k > 1 && discarded + s[k - 1] * s[k - 1] <= self.cutoff * total {
-            discarded += s[k - 1] * s[k - 1];
+        let floor = self.cutoff * s[0] * s[0];
+        // Both conditions, once false for a value, stay false for every larger one.
+        while k > 1 {
+            let w = s[k - 1] * s[k - 1];
+            let by_weight = discarded + w <= self.cutoff * total;
+            let by_value = w <= floor;
+            let drop = match self.rule {
+                CutoffRule::Both => by_weight && by_value,
+                CutoffRule::DiscardedWeight => by_weight,
+                CutoffRule::RelativeValue => by_value,
+            };
+            if !drop {
+                break;
+            }
+            discarded += w;
             k -= 1;
         }
         if let Some(max) = self.max_bond {
@@ -269,6 +354,69 @@ mod tests {
         // No max bond, or one the values do not exceed.
         assert_eq!(Truncation::default().certain_keep(&[0.5, 0.5]), None);
         assert_eq!(t.certain_keep(&[0.5, 0.5]), None);
+        // A third value within the cutoff's share of the sum but above its share of the
+        // largest: certain under the relative-value rule (and so under both), not under the
+        // discarded-weight rule alone.
+        let vals = [0.05, 0.15, 0.3, 0.5];
+        assert_eq!(loose.certain_keep(&vals), Some(2));
+        let s: Vec<f64> = vals.iter().rev().map(|x| x.sqrt()).collect();
+        assert_eq!(loose.keep(&s).0, 2);
+        let weight = loose.with_cutoff_rule(CutoffRule::DiscardedWeight);
+        assert_eq!(weight.certain_keep(&vals), None);
+        let value = loose.with_cutoff_rule(CutoffRule::RelativeValue);
+        assert_eq!(value.certain_keep(&vals), Some(2));
+    }
+
+    /// Squared singular values (summing to 1) where the two rules disagree, both ways.
+    #[test]
+    fn cutoff_rules_and_their_union() {
+        let rules = |w: &[f64], cutoff: f64| {
+            let s: Vec<f64> = w.iter().map(|x| x.sqrt()).collect();
+            let t = Truncation::default().with_cutoff(cutoff);
+            [
+                CutoffRule::DiscardedWeight,
+                CutoffRule::RelativeValue,
+                CutoffRule::Both,
+            ]
+            .map(|r| t.with_cutoff_rule(r).keep(&s))
+        };
+        // Tails 0.004, 0.008, 0.0135: the weight rule drops two. The value rule's floor is
+        // 0.006 of the weight, under which three lie.
+        let [w, v, b] = rules(&[0.6, 0.3865, 0.0055, 0.004, 0.004], 1e-2);
+        assert_eq!((w.0, v.0, b.0), (3, 2, 3));
+        assert!((w.1 - 0.008).abs() < 1e-12 && (v.1 - 0.0135).abs() < 1e-12);
+        assert_eq!(b, w);
+        // A flat tail: the weight rule drops one 0.05 (two would be 0.1 > 0.06); the value
+        // rule's floor (0.024) drops none.
+        let [w, v, b] = rules(&[0.4, 0.3, 0.2, 0.05, 0.05], 0.06);
+        assert_eq!((w.0, v.0, b.0), (4, 5, 5));
+        assert_eq!((v.1, b.1), (0.0, 0.0));
+        // On pseudo-random decaying spectra the union keeps exactly the larger count, and
+        // never discards more than either rule.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for case in 0..500 {
+            let len = 2 + case % 40;
+            let mut w: Vec<f64> = (0..len)
+                .map(|k| next() * 10f64.powf(-(k as f64) * 0.5 * next()))
+                .collect();
+            w.sort_by(|a, b| b.total_cmp(a));
+            let total: f64 = w.iter().sum();
+            w.iter_mut().for_each(|v| *v /= total);
+            let cutoff = 10f64.powf(-1.0 - 8.0 * next());
+            let [w_, v_, b_] = rules(&w, cutoff);
+            assert_eq!(b_.0, w_.0.max(v_.0), "case {case}: {w:?} at {cutoff}");
+            assert!(b_.1 <= w_.1.min(v_.1) + 1e-15, "case {case}");
+            assert!(
+                w_.1 <= cutoff + 1e-15,
+                "case {case}: the weight rule's bound"
+            );
+        }
     }
 
     #[test]

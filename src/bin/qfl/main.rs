@@ -30,8 +30,8 @@ use std::io::IsTerminal;
 
 use qfl::run::{Counts, for_each_trajectory, sample_counts};
 use qfl::{
-    DenseState, Error, MeasuredCircuit, MpsConfig, MpsState, Observable, Parallelism, PauliString,
-    Program, Routing, SplitMethod, StateBackend, SvdBackend, Truncation, UpdateScheme,
+    CutoffRule, DenseState, Error, MeasuredCircuit, MpsConfig, MpsState, Observable, Parallelism,
+    PauliString, Program, Routing, SplitMethod, StateBackend, SvdBackend, Truncation, UpdateScheme,
 };
 
 /// Largest qubit count `--backend auto` simulates with the dense state vector.
@@ -131,6 +131,29 @@ impl From<UpdateChoice> for UpdateScheme {
     }
 }
 
+/// Which singular values the cutoff drops (`qfl::CutoffRule`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CutoffRuleChoice {
+    /// Only those both rules below drop (default): at a shared cutoff, at least what Qiskit
+    /// Aer, quimb and prism-q keep.
+    Both,
+    /// The smallest while their summed squares stay within the cutoff's share of the total
+    /// (Qiskit Aer, ITensor, quimb's rsum2).
+    Weight,
+    /// Each with s^2 at most the cutoff times the largest's (prism-q, with sqrt(cutoff)).
+    Value,
+}
+
+impl From<CutoffRuleChoice> for CutoffRule {
+    fn from(c: CutoffRuleChoice) -> Self {
+        match c {
+            CutoffRuleChoice::Both => CutoffRule::Both,
+            CutoffRuleChoice::Weight => CutoffRule::DiscardedWeight,
+            CutoffRuleChoice::Value => CutoffRule::RelativeValue,
+        }
+    }
+}
+
 /// How an MPS run routes gates on qubits that are not neighbours (`qfl::Routing`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum RoutingChoice {
@@ -175,9 +198,14 @@ struct MpsArgs {
     /// Largest MPS bond dimension.
     #[arg(long, default_value_t = 64)]
     max_bond: usize,
-    /// MPS truncation cutoff: discarded weight allowed per cut.
+    /// MPS truncation cutoff: discarded weight allowed per cut, relative (see --cutoff-rule).
     #[arg(long, default_value_t = 1e-16)]
     cutoff: f64,
+    /// How the cutoff is read: both (drop a singular value only where the two rules below
+    /// agree), weight (the discarded weight per cut at most the cutoff's share) or value
+    /// (each dropped s^2 at most the cutoff times the largest's).
+    #[arg(long, value_enum, default_value_t = CutoffRuleChoice::Both)]
+    cutoff_rule: CutoffRuleChoice,
     /// How MPS cuts are factored: gram (eigendecomposition of A A^H) or svd.
     #[arg(long, value_enum, default_value_t = SplitChoice::Gram)]
     split: SplitChoice,
@@ -207,7 +235,8 @@ impl MpsArgs {
     fn config(&self) -> Result<MpsConfig, Failure> {
         let truncation = Truncation::default()
             .with_max_bond(self.max_bond)
-            .with_cutoff(self.cutoff);
+            .with_cutoff(self.cutoff)
+            .with_cutoff_rule(self.cutoff_rule.into());
         truncation.validate()?;
         let svd = SvdBackend::from(self.svd);
         svd.check_available()?;
@@ -495,6 +524,7 @@ struct ObservableValue {
 struct MpsSummary {
     max_bond: usize,
     cutoff: f64,
+    cutoff_rule: &'static str,
     split: &'static str,
     svd: &'static str,
     update: &'static str,
@@ -747,11 +777,8 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
                 // switch) or on amplitudes that the split back truncated, which is when the
                 // local estimate exists.
                 ReadoutChoice::Auto => |s| {
-                    if s.has_local_read_out() {
-                        Ok((s.local_z_expectations()?, "local"))
-                    } else {
-                        Ok((s.z_expectations()?, "exact"))
-                    }
+                    let (z, how) = s.z_expectations_auto()?;
+                    Ok((z, how.name()))
                 },
             };
             simulate(
@@ -810,6 +837,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         mps: (!use_dense).then_some(MpsSummary {
             max_bond: args.mps.max_bond,
             cutoff: args.mps.cutoff,
+            cutoff_rule: CutoffRule::from(args.mps.cutoff_rule).name(),
             split: match args.mps.split {
                 SplitChoice::Gram => "gram",
                 SplitChoice::Svd => "svd",
@@ -875,10 +903,11 @@ fn render_run_text(r: &RunReport, program: &Program) -> String {
     match &r.mps {
         Some(m) => outln!(
             out,
-            "backend: mps (max bond {}, cutoff {:e}, split {}, svd {}, update {}, routing {}, \
-             window blocks {}, read-out {})",
+            "backend: mps (max bond {}, cutoff {:e} ({} rule), split {}, svd {}, update {}, \
+             routing {}, window blocks {}, read-out {})",
             m.max_bond,
             m.cutoff,
+            m.cutoff_rule,
             m.split,
             m.svd,
             m.update,
