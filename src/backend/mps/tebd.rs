@@ -1270,7 +1270,7 @@ impl MpsState {
     /// ([`StateBackend::z_expectations`]), with which of the two it is.
     ///
     /// ```
-    /// use qfl::{Circuit, MpsConfig, MpsState, StateBackend, Truncation, ZReadOut};
+    /// use qfl::{Circuit, MpsConfig, MpsState, StateBackend, ZReadOut};
     /// let mut c = Circuit::new(3)?;
     /// c.h(0)?;
     /// c.cx(0, 1)?;

@@ -12,7 +12,7 @@ pub const EXACT_CUTOFF: f64 = 1e-24;
 /// a cut discards, prism-q bounds each discarded value against the largest. Neither rule
 /// keeps everything the other keeps.
 ///
-/// With `s_1 >= s_2 >= ...` the singular values at a cut and `c` the cutoff:
+/// Below, `s_1 >= s_2 >= ...` are the singular values at a cut and `c` is the cutoff.
 ///
 /// ```
 /// use qfl::{CutoffRule, Truncation};
@@ -72,8 +72,8 @@ pub struct Truncation {
 }
 
 impl Default for Truncation {
-    /// No bond limit and a relative cutoff of `1e-16` on the discarded weight (Qiskit Aer's
-    /// default threshold).
+    /// No bond limit and a relative cutoff of `1e-16` (Qiskit Aer's default threshold), read
+    /// by both rules (`CutoffRule::Both`).
     fn default() -> Self {
         Truncation {
             max_bond: None,
