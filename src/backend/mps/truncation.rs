@@ -38,6 +38,16 @@ pub enum CutoffRule {
 }
 
 impl CutoffRule {
+    /// Whether a value is kept, given whether the discarded-weight rule and the
+    /// relative-value rule would each keep it.
+    fn keeps(self, by_weight: bool, by_value: bool) -> bool {
+        match self {
+            CutoffRule::Both => by_weight || by_value,
+            CutoffRule::DiscardedWeight => by_weight,
+            CutoffRule::RelativeValue => by_value,
+        }
+    }
+
     /// The rule's name as the command line spells it: `both`, `weight` or `value`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -182,12 +192,7 @@ impl Truncation {
         let by_weight = next > (self.cutoff + CERTAIN_KEEP_MARGIN) * trace;
         // Both the value and the largest may be off by the margin.
         let by_value = next > self.cutoff * vals[k - 1] + 2.0 * CERTAIN_KEEP_MARGIN * trace;
-        let kept = match self.rule {
-            CutoffRule::Both => by_weight || by_value,
-            CutoffRule::DiscardedWeight => by_weight,
-            CutoffRule::RelativeValue => by_value,
-        };
-        kept.then_some(m)
+        self.rule.keeps(by_weight, by_value).then_some(m)
     }
 
     /// How many of the non-increasing singular values `s` to keep, and the discarded fraction
@@ -203,14 +208,9 @@ impl Truncation {
         // Both conditions, once false for a value, stay false for every larger one.
         while k > 1 {
             let w = s[k - 1] * s[k - 1];
-            let by_weight = discarded + w <= self.cutoff * total;
-            let by_value = w <= floor;
-            let drop = match self.rule {
-                CutoffRule::Both => by_weight && by_value,
-                CutoffRule::DiscardedWeight => by_weight,
-                CutoffRule::RelativeValue => by_value,
-            };
-            if !drop {
+            let by_weight = discarded + w > self.cutoff * total;
+            let by_value = w > floor;
+            if self.rule.keeps(by_weight, by_value) {
                 break;
             }
             discarded += w;
