@@ -9,17 +9,30 @@ rules `both` and `value`, and prism-q (driven with `--svd-epsilon sqrt(cutoff)`,
 of the same cutoff, as the harness does), all on one thread, against qfl's dense simulator,
 and counts on how many cutoffs prism-q's error is below or above qfl's.
 
+With `--fidelity` it also gives each truncated state's true infidelity `1 - |<exact|psi>|^2`
+against the exact state of a numpy state-vector simulation (itself checked against qfl's
+dense `<Z_i>`): the ideal MPS's from its contracted chain, prism-q's from the state vector
+its backend exports (`prism-runner --save-state`), and, for qfl, one minus its own fidelity
+estimate (the product of what every cut kept), which the CLI reports without the state.
+The ideal `both` truncation is qfl's to 1% in `<Z_i>` error, so its column stands for qfl's
+true infidelity. This asks whether a simulator with the lower `<Z_i>` error holds the closer
+state or only lands nearer the exact `<Z_i>`.
+
     benches/peers/.venv/bin/python benches/peers/cutoff_sweep.py CIRCUIT.qasm \\
-        [--max-bond 256] [--from 1e-14] [--to 1e-18] [--points 25] [--out sweep.json]
+        [--max-bond 256] [--from 1e-14] [--to 1e-18] [--points 25] [--fidelity] [--out sweep.json]
 
 Needs target/release/qfl and prism-runner built (benches/peers/run.sh builds both).
 """
 import argparse
+import atexit
 import json
 import math
 import os
 import subprocess
 import sys
+import tempfile
+
+import numpy as np
 
 import ideal_mps
 
@@ -49,6 +62,8 @@ def main():
     ap.add_argument("--from", dest="hi", type=float, default=1e-14, help="largest cutoff")
     ap.add_argument("--to", dest="lo", type=float, default=1e-18, help="smallest cutoff")
     ap.add_argument("--points", type=int, default=25)
+    ap.add_argument("--fidelity", action="store_true",
+                    help="also each state's true infidelity against the exact state (2^n amplitudes in memory, several times)")
     ap.add_argument("--out", help="write every row as JSON here")
     a = ap.parse_args()
     if not (0 < a.lo < a.hi) or a.points < 2:
@@ -60,16 +75,27 @@ def main():
     if n > 26:
         sys.exit(f"{a.qasm}: {n} qubits; the dense reference and ideal_mps.py hold 2^n amplitudes, so at most 26")
     ref = run_json([QFL, "run", a.qasm, "--backend", "dense", "--format", "json", "--quiet", "--threads", "1"])["z"]
+    exact = None
+    if a.fidelity:
+        exact = ideal_mps.dense(n, ops)
+        gap = max_err(ideal_mps.z_of(exact), ref)
+        if gap > 1e-12:
+            sys.exit(f"the numpy state vector's <Z_i> differ from qfl's dense simulator by {gap:.2e}: not exact")
+        state_file = tempfile.NamedTemporaryFile(suffix=".c16", delete=False).name
+        atexit.register(os.unlink, state_file)
 
     rows = []
-    print("| cutoff | qfl | ideal both | ideal value | prism-q | peak bond qfl / ideal both / ideal value / prism-q |")
-    print("|---|---|---|---|---|---|")
+    head = "| cutoff | qfl | ideal both | ideal value | prism-q | peak bond qfl / ideal both / ideal value / prism-q |"
+    if a.fidelity:
+        head += " 1 - F: qfl (estimate) / ideal both / ideal value / prism-q |"
+    print(head)
+    print("|---" * (head.count("|") - 1) + "|")
     for i in range(a.points):
         c = float(f"{a.hi * (a.lo / a.hi) ** (i / (a.points - 1)):.4g}")
         q = run_json([QFL, "run", a.qasm, "--backend", "mps", "--max-bond", str(a.max_bond), "--cutoff", repr(c),
                       "--format", "json", "--quiet", "--threads", "1"])
         p = run_json([PRISM, a.qasm, "--max-bond", str(a.max_bond), "--threads", "1",
-                      "--svd-epsilon", repr(math.sqrt(c))])
+                      "--svd-epsilon", repr(math.sqrt(c))] + (["--save-state", state_file] if a.fidelity else []))
         ib = ideal_mps.simulate(n, ops, a.max_bond, c, "both")
         iv = ideal_mps.simulate(n, ops, a.max_bond, c, "value")
         row = {
@@ -79,20 +105,38 @@ def main():
             "ideal_value": max_err(iv[0], ref), "ideal_value_peak": iv[1],
             "prism": max_err(p["z"], ref), "prism_peak": p["peak_bond"],
         }
+        line = (f"| {c:.3g} | {row['qfl']:.2e} | {row['ideal_both']:.2e} | {row['ideal_value']:.2e} | "
+                f"{row['prism']:.2e} | {row['qfl_peak']} / {ib[1]} / {iv[1]} / {p['peak_bond']} |")
+        if a.fidelity:
+            # prism-q's amplitude index has bit q = qubit q, so C order puts qubit n-1 first.
+            ps = np.fromfile(state_file, dtype="<c16").reshape([2] * n).transpose(range(n - 1, -1, -1))
+            gap = max_err(ideal_mps.z_of(ps), p["z"])
+            if gap > 1e-9:
+                sys.exit(f"cutoff {c}: prism-q's exported state gives <Z_i> {gap:.2e} away from its own: wrong qubit order?")
+            row["qfl_infidelity_estimate"] = 1 - q["mps"]["fidelity_estimate"]
+            row["ideal_both_infidelity"] = ideal_mps.infidelity(exact, ib[3])
+            row["ideal_value_infidelity"] = ideal_mps.infidelity(exact, iv[3])
+            row["prism_infidelity"] = ideal_mps.infidelity(exact, ps)
+            line += (f" {row['qfl_infidelity_estimate']:.2e} / {row['ideal_both_infidelity']:.2e} / "
+                     f"{row['ideal_value_infidelity']:.2e} / {row['prism_infidelity']:.2e} |")
         rows.append(row)
-        print(f"| {c:.3g} | {row['qfl']:.2e} | {row['ideal_both']:.2e} | {row['ideal_value']:.2e} | "
-              f"{row['prism']:.2e} | {row['qfl_peak']} / {ib[1]} / {iv[1]} / {p['peak_bond']} |", flush=True)
+        print(line, flush=True)
 
     def tally(x, y):
         below = sum(r[x] < r[y] / TIE for r in rows)
         above = sum(r[x] > r[y] * TIE for r in rows)
-        gm = math.exp(sum(math.log(r[x] / r[y]) for r in rows) / len(rows))
+        # An exact run (0, or a rounding error below it) has no ratio.
+        gm = (math.exp(sum(math.log(r[x] / r[y]) for r in rows) / len(rows))
+              if all(r[x] > 0 and r[y] > 0 for r in rows) else float("nan"))
         return below, above, len(rows) - below - above, gm
 
     summary = {}
-    for x, y in (("prism", "qfl"), ("prism", "ideal_value"), ("qfl", "ideal_both")):
+    pairs = [("prism", "qfl"), ("prism", "ideal_value"), ("qfl", "ideal_both")]
+    if a.fidelity:
+        pairs += [("prism_infidelity", "ideal_both_infidelity"), ("prism_infidelity", "ideal_value_infidelity")]
+    for x, y in pairs:
         below, above, ties, gm = tally(x, y)
-        summary[f"{x}_vs_{y}"] = {"below": below, "above": above, "ties": ties, "geometric_mean_ratio": gm}
+        summary[f"{x}_vs_{y}"] = {"below": below, "above": above, "ties": ties, "geometric_mean_ratio": None if math.isnan(gm) else gm}
         print(f"{x} against {y}: below on {below}, above on {above}, within {TIE}x on {ties} of {len(rows)} "
               f"cutoffs; geometric mean of the ratio {gm:.3f}")
     if a.out:

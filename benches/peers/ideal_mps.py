@@ -136,13 +136,35 @@ def simulate(n, ops, max_bond, cutoff, rule):
     psi = sites[0].reshape(2, -1)
     for a in sites[1:]:
         psi = np.einsum("xa,adb->xdb", psi, a).reshape(-1, a.shape[2])
-    p = np.abs(psi.reshape([2] * n)) ** 2
+    psi = psi.reshape([2] * n)
+    psi /= np.linalg.norm(psi)
+    return z_of(psi), peak, discarded, psi
+
+
+def z_of(psi):
+    """All `<Z_q>` of a state held as an array of shape (2,) * n, axis q = qubit q."""
+    p = np.abs(psi) ** 2
     p /= p.sum()
-    z = []
-    for q in range(n):
-        marginal = p.sum(axis=tuple(x for x in range(n) if x != q))
-        z.append(float(marginal[0] - marginal[1]))
-    return z, peak, discarded
+    n = p.ndim
+    return [float(m[0] - m[1]) for m in (p.sum(axis=tuple(x for x in range(n) if x != q)) for q in range(n))]
+
+
+def dense(n, ops):
+    """The exact state of the circuit, shape (2,) * n, axis q = qubit q (no truncation)."""
+    psi = np.zeros([2] * n, complex)
+    psi[(0,) * n] = 1
+    for name, angle, qubits in ops:
+        if len(qubits) == 1:
+            psi = np.moveaxis(np.tensordot(ONE[name](angle), psi, axes=([1], [qubits[0]])), 0, qubits[0])
+        else:
+            psi = np.moveaxis(np.tensordot(TWO[name], psi, axes=([2, 3], qubits)), [0, 1], qubits)
+    return psi
+
+
+def infidelity(a, b):
+    """1 - |<a|b>|^2 / (<a|a> <b|b>) of two states of the same shape."""
+    overlap = np.vdot(a.ravel(), b.ravel())
+    return float(1 - abs(overlap) ** 2 / (np.vdot(a.ravel(), a.ravel()).real * np.vdot(b.ravel(), b.ravel()).real))
 
 
 def main():
@@ -160,7 +182,7 @@ def main():
     ref = json.load(open(a.reference))["z"]
     if len(ref) != n:
         sys.exit(f"{a.reference}: {len(ref)} values of <Z>, the circuit has {n} qubits")
-    z, peak, discarded = simulate(n, ops, a.max_bond, a.cutoff, a.rule)
+    z, peak, discarded, _ = simulate(n, ops, a.max_bond, a.cutoff, a.rule)
     err = max(abs(x - y) for x, y in zip(z, ref))
     if a.out:
         json.dump({"z": z, "peak_bond": peak, "discarded": discarded, "max_err": err}, open(a.out, "w"))

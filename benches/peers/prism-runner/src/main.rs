@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! prism-runner FILE.qasm --max-bond CHI [--threads 2] [--seed 0] [--svd-epsilon EPS]
-//!              [--repeat K] [--repeat-budget SECONDS]
+//!              [--repeat K] [--repeat-budget SECONDS] [--save-state FILE]
 //! ```
 //!
 //! Parses the OpenQASM file with prism-q's own parser (not timed), then times, on a rayon
@@ -31,6 +31,12 @@
 //!   Pauli-rotation expansion, `fuse_circuit_for_profile`, `init`, `apply_instructions`,
 //!   `pauli_expectations`) through public functions.
 //!
+//! `--save-state FILE` (only with `--svd-epsilon`, and only for chains small enough for
+//! prism-q's dense export) writes the first run's state vector, exported by the backend after
+//! the timer stopped, as raw little-endian `f64` pairs (re, im), amplitude index bit `q` =
+//! qubit `q`: `benches/peers/cutoff_sweep.py --fidelity` reads it to compute the true fidelity
+//! with the exact state.
+//!
 //! Exit codes: 0 ok, 2 bad arguments or unreadable/unparsable file, 1 simulation failure
 //! (the message on stderr).
 
@@ -54,6 +60,7 @@ struct Args {
     svd_epsilon: Option<f64>,
     repeat: usize,
     repeat_budget: f64,
+    save_state: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -65,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
     let mut svd_epsilon = None;
     let mut repeat = 1;
     let mut repeat_budget = f64::INFINITY;
+    let mut save_state = None;
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
@@ -110,8 +118,9 @@ fn parse_args() -> Result<Args, String> {
                     return Err(format!("--repeat-budget must be >= 0, got {repeat_budget}"));
                 }
             }
+            "--save-state" => save_state = Some(value("--save-state")?),
             "-h" | "--help" => {
-                return Err("usage: prism-runner FILE.qasm --max-bond CHI [--threads 2] [--seed 0] [--svd-epsilon EPS] [--repeat K] [--repeat-budget S]".into());
+                return Err("usage: prism-runner FILE.qasm --max-bond CHI [--threads 2] [--seed 0] [--svd-epsilon EPS] [--repeat K] [--repeat-budget S] [--save-state FILE]".into());
             }
             _ if a.starts_with('-') => return Err(format!("unknown option {a}")),
             _ if file.is_none() => file = Some(a),
@@ -122,6 +131,9 @@ fn parse_args() -> Result<Args, String> {
     if max_bond == 0 || threads == 0 {
         return Err("--max-bond and --threads must be at least 1".into());
     }
+    if save_state.is_some() && svd_epsilon.is_none() {
+        return Err("--save-state needs --svd-epsilon (the path that holds the backend)".into());
+    }
     Ok(Args {
         file: file.ok_or("a QASM file is required")?,
         max_bond,
@@ -130,6 +142,7 @@ fn parse_args() -> Result<Args, String> {
         svd_epsilon,
         repeat,
         repeat_budget,
+        save_state,
     })
 }
 
@@ -139,6 +152,8 @@ struct Run {
     z: Vec<f64>,
     peak_bond: Option<usize>,
     fidelity: Option<f64>,
+    /// The state vector as (re, im) pairs, exported after the timer stopped (`--save-state`).
+    state: Option<Vec<(f64, f64)>>,
 }
 
 fn z_observables(n: usize) -> Vec<Vec<PauliTerm>> {
@@ -169,11 +184,12 @@ fn run_simulate(circuit: &Circuit, args: &Args) -> Result<Run, String> {
         z: result.values,
         peak_bond: result.metadata.bond.map(|b| b.peak),
         fidelity,
+        state: None,
     })
 }
 
 /// The backend driven by hand, for a truncation threshold other than the default.
-fn run_backend(circuit: &Circuit, args: &Args, epsilon: f64) -> Result<Run, String> {
+fn run_backend(circuit: &Circuit, args: &Args, epsilon: f64, export: bool) -> Result<Run, String> {
     let n = circuit.num_qubits;
     let observables = z_observables(n);
     let start = Instant::now();
@@ -209,11 +225,18 @@ fn run_backend(circuit: &Circuit, args: &Args, epsilon: f64) -> Result<Run, Stri
         .pauli_expectations(&observables)
         .map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
+    let state = if export {
+        let amps = backend.export_statevector().map_err(|e| e.to_string())?;
+        Some(amps.iter().map(|a| (a.re, a.im)).collect())
+    } else {
+        None
+    };
     Ok(Run {
         seconds,
         z,
         peak_bond: backend.bond_report().map(|b| b.peak),
         fidelity: Some((1.0 - backend.truncation_discarded()).max(0.0)),
+        state,
     })
 }
 
@@ -258,9 +281,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let once = |c: &Circuit| match args.svd_epsilon {
+    let once = |c: &Circuit, export: bool| match args.svd_epsilon {
         None => run_simulate(c, &args),
-        Some(eps) => run_backend(c, &args, eps),
+        Some(eps) => run_backend(c, &args, eps, export),
     };
     let warm = match prism_q::circuit::openqasm::parse(WARM_UP) {
         Ok(c) => c,
@@ -270,11 +293,11 @@ fn main() -> ExitCode {
         }
     };
     let runs = pool.install(|| -> Result<(Run, Vec<f64>), String> {
-        once(&warm)?;
-        let first = once(&circuit)?;
+        once(&warm, false)?;
+        let first = once(&circuit, args.save_state.is_some())?;
         let mut runs = vec![first.seconds];
         while runs.len() < args.repeat && runs.iter().sum::<f64>() < args.repeat_budget {
-            runs.push(once(&circuit)?.seconds);
+            runs.push(once(&circuit, false)?.seconds);
         }
         Ok((first, runs))
     });
@@ -285,6 +308,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let (Some(path), Some(state)) = (&args.save_state, &run.state) {
+        let mut bytes = Vec::with_capacity(16 * state.len());
+        for &(re, im) in state {
+            bytes.extend_from_slice(&re.to_le_bytes());
+            bytes.extend_from_slice(&im.to_le_bytes());
+        }
+        if let Err(e) = std::fs::write(path, bytes) {
+            eprintln!("error: --save-state {path}: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let fastest = runs.iter().copied().fold(f64::INFINITY, f64::min);
     let runs_json: Vec<String> = runs.iter().map(|&t| json_f64(t)).collect();
     let z: Vec<String> = run.z.iter().map(|&v| json_f64(v)).collect();

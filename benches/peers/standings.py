@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Where qfl stands on every workload of the full set: one table from every recorded run.
+
+Each run of the harness (results/*/results.json) measures some rows. This script picks, for
+every workload, max bond and peer, the latest run in which qfl's default and that peer ran
+the row side by side, and takes the speed-up (the peer's time over qfl's) from that run
+alone: every ratio is one measured in one run on one machine, never a time of one run over
+a time of another. A row's speed-up is the smallest over the peers, a lower bound ("> x")
+where that peer timed out. Where the reference is exact (n <= 24) it also gives qfl's
+largest `<Z_i>` error and the lowest peer error, from the same runs. Rows no run measured
+side by side are listed as gaps, so the table also says what is left to measure.
+
+    python3 benches/peers/standings.py [--results benches/peers/results] [--bonds 64,256]
+        [--since 2026-12-03T00:00] [--out standings.md]
+
+Only the standard library. `--since` defaults to the first run of the automatic update
+scheme, qfl's default since 2026-12-03 (before it, the harness's `qfl` column was the
+centred update, now `qfl-centre`); only rows at the harness's shared cutoff 1e-16 count.
+"""
+import argparse
+import glob
+import json
+import os
+import statistics
+import sys
+
+import gen_workloads
+import harness
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER_NAMES = {"aer": "Aer", "aer-lapack": "Aer", "quimb": "quimb", "prism-q": "prism-q"}
+CUTOFF = 1e-16
+# A peer error within this factor of qfl's counts as a tie (as in cutoff_sweep.py).
+TIE = 1.05
+# The issue's target: at least this times faster than the fastest peer. A peer that timed
+# out at `--peer-timeout-factor 3` gives a bound of 3x up to rounding, which meets it.
+TARGET = 3.0
+ROUNDING = 1e-6
+
+
+def load_runs(results_dir, since):
+    """[(run name, info, references, records)] of every run since `since`, oldest first."""
+    out = []
+    for path in glob.glob(os.path.join(results_dir, "*", "results.json")):
+        name = os.path.basename(os.path.dirname(path))
+        with open(path) as f:
+            data = json.load(f)
+        info = data["info"]
+        # Merged directories repeat other runs' cells (and mix runs within a row).
+        if info.get("merged_from") or info.get("set") != "full":
+            continue
+        if info["date"][:16] < since:
+            continue
+        harness.mark_degenerate(data["runs"], data.get("references", {}))
+        out.append((name, info, data.get("references", {}), data["runs"]))
+    return sorted(out, key=lambda r: r[1]["date"])
+
+
+def peer_bound(rec, info):
+    """A lower bound on a timed-out peer's simulation time, or None."""
+    if rec.get("lower_bound_s") is not None:
+        return rec["lower_bound_s"]
+    timeout = rec.get("timeout_s") or info.get("timeout_s")
+    if timeout:
+        # Runs without `--peer-timeout-factor` gave a whole-process timeout; allow 30 s of
+        # start-up (imports, parsing), as the harness does with it.
+        return max(timeout - 30.0, 0.0)
+    return None
+
+
+def comparisons(runs, bonds):
+    """{(workload, chi): {peer: comparison}} from the latest run holding each pair."""
+    table = {}
+    for name, info, refs, records in runs:
+        by = {}
+        for r in records:
+            if r.get("cutoff", CUTOFF) == CUTOFF and r["chi"] in bonds:
+                by[(r["workload"], r["chi"], r["sim"])] = r
+        for (wl, chi, sim), q in by.items():
+            if sim != "qfl" or q["status"] != "ok" or not q["min"] or q.get("degenerate"):
+                continue
+            exact = (refs.get(wl) or {}).get("kind", "").startswith("exact")
+            for peer in PEER_NAMES:
+                p = by.get((wl, chi, peer))
+                if p is None or p["status"] == "skipped":
+                    continue
+                c = {"run": name, "cpu": info["machine"]["cpu"], "qfl_s": q["min"], "n": q["n"],
+                     "qfl_err": q["max_err"] if exact else None, "status": p["status"],
+                     "peer_err": p["max_err"] if exact and p["status"] == "ok" else None}
+                if p["status"] == "ok" and p["min"] and not p.get("degenerate"):
+                    c["ratio"], c["bound"] = p["min"] / q["min"], False
+                elif p["status"] == "timeout" and peer_bound(p, info) is not None:
+                    c["ratio"], c["bound"] = peer_bound(p, info) / q["min"], True
+                else:
+                    c["ratio"], c["bound"] = None, False
+                # Later runs replace earlier ones (the list is oldest first).
+                table.setdefault((wl, chi), {})[peer] = c
+    return table
+
+
+def row_summary(peers):
+    """The row's speed-up over its fastest peer, and the accuracy comparison."""
+    timed = {p: c for p, c in peers.items() if c["ratio"] is not None}
+    if not timed:
+        return None
+    slowest_gain = min(timed, key=lambda p: timed[p]["ratio"])
+    c = timed[slowest_gain]
+    errs = {p: c["peer_err"] for p, c in peers.items() if c["peer_err"] is not None}
+    qfl_err = peers[slowest_gain]["qfl_err"]
+    best_peer = min(errs, key=errs.get) if errs else None
+    return {
+        "ratio": c["ratio"], "bound": c["bound"], "peer": slowest_gain, "run": c["run"], "cpu": c["cpu"],
+        "qfl_s": c["qfl_s"], "runs": sorted({c["run"] for c in peers.values()}),
+        "missing": sorted({PEER_NAMES[p] for p in PEER_NAMES} - {PEER_NAMES[p] for p in peers}),
+        "qfl_err": qfl_err, "best_peer_err": errs.get(best_peer), "best_peer": best_peer,
+    }
+
+
+def fmt_ratio(s):
+    return f"> {s['ratio']:.2f}x" if s["bound"] else f"{s['ratio']:.2f}x"
+
+
+def accuracy(s):
+    if s["qfl_err"] is None or s["best_peer_err"] is None:
+        return "–"
+    verdict = "lowest or tied" if s["qfl_err"] <= s["best_peer_err"] * TIE else \
+        f"**{s['qfl_err'] / s['best_peer_err']:.2g}x the lowest**"
+    return f"{s['qfl_err']:.1e} / {s['best_peer_err']:.1e} ({PEER_NAMES[s['best_peer']]}): {verdict}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", default=os.path.join(HERE, "results"))
+    ap.add_argument("--bonds", default="64,256")
+    ap.add_argument("--since", default="2026-12-03T00:00", help="ISO date and time (UTC) of the oldest run to use")
+    ap.add_argument("--out", help="also write the Markdown here")
+    a = ap.parse_args()
+    try:
+        bonds = [int(b) for b in a.bonds.split(",")]
+    except ValueError:
+        sys.exit(f"--bonds: expected integers separated by commas, got {a.bonds!r}")
+    runs = load_runs(a.results, a.since)
+    if not runs:
+        sys.exit(f"no runs of the full set since {a.since} under {a.results}")
+    table = comparisons(runs, bonds)
+    workloads = [f"{fam}_n{n}_{'g' if fam == 'random' else 'l'}{size}" for fam, n, size in gen_workloads.FULL]
+
+    lines = [
+        "| workload | max bond | qfl (s) | speed-up over the fastest peer | that peer | run | "
+        "`<Z_i>` error (exact reference): qfl / lowest peer |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    gaps, partial, misses, low = [], [], [], []
+    for chi in bonds:
+        for wl in workloads:
+            peers = table.get((wl, chi))
+            s = row_summary(peers) if peers else None
+            if s is None:
+                gaps.append(f"{wl} at {chi}")
+                continue
+            if s["missing"]:
+                partial.append(f"{wl} at {chi} (no {', '.join(s['missing'])})")
+            if s["ratio"] < TARGET - ROUNDING:
+                low.append(f"{wl} at {chi}: {fmt_ratio(s)}")
+            acc = accuracy(s)
+            if "the lowest**" in acc:
+                misses.append(f"{wl} at {chi}: {acc}")
+            lines.append(f"| {wl} | {chi} | {s['qfl_s']:.3g} | {fmt_ratio(s)} | {PEER_NAMES[s['peer']]} | "
+                         f"{', '.join(s['runs'])} | {acc} |")
+        qb = [row_summary(p) for (wl, c), p in table.items() if c == chi and wl.startswith("qasmbench/")]
+        qb = [s for s in qb if s]
+        if qb:
+            ratios = [s["ratio"] for s in qb]
+            worst_err = max((s["qfl_err"] for s in qb if s["qfl_err"] is not None), default=None)
+            qmisses = [s for s in qb if s["qfl_err"] is not None and s["best_peer_err"] is not None
+                       and s["qfl_err"] > s["best_peer_err"] * TIE and s["qfl_err"] > 1e-12]
+            acc = (f"qfl at most {worst_err:.1e}; above the lowest peer (and 1e-12) on {len(qmisses)}"
+                   if worst_err is not None else "–")
+            lines.append(f"| QASMBench, {len(qb)} circuits | {chi} | – | median {statistics.median(ratios):.2f}x, "
+                         f"{min(ratios):.2f}-{max(ratios):.2f}x | – | "
+                         f"{', '.join(sorted({r for s in qb for r in s['runs']}))} | {acc} |")
+            low += [f"QASMBench at {chi}: {s['peer']} {fmt_ratio(s)}" for s in qb if s["ratio"] < TARGET - ROUNDING]
+    machines = sorted({c["cpu"] for peers in table.values() for c in peers.values()})
+    lines += [
+        "",
+        f"From {len(runs)} runs since {a.since} (cutoff {CUTOFF:g}, 2 threads each); machines: {'; '.join(machines)}.",
+        "",
+        f"- Below {TARGET:g}x: {'; '.join(low) if low else 'none'}.",
+        f"- qfl's error above the lowest peer's by more than {TIE}x: {'; '.join(misses) if misses else 'none'}.",
+        f"- Not every peer side by side: {'; '.join(partial) if partial else 'none'}.",
+        f"- Never side by side with the default: {'; '.join(gaps) if gaps else 'none'}.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
