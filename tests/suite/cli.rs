@@ -463,6 +463,117 @@ fn help_and_version_exit_0() {
     assert!(Path::new(env!("CARGO_BIN_EXE_qfl")).exists());
 }
 
+/// Reads a `--save-state` file: little-endian (re, im) pairs.
+fn read_state(path: &Path) -> Vec<(f64, f64)> {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(bytes.len() % 16, 0, "{} bytes", bytes.len());
+    bytes
+        .chunks_exact(16)
+        .map(|c| {
+            let re = f64::from_le_bytes(c[..8].try_into().unwrap());
+            let im = f64::from_le_bytes(c[8..].try_into().unwrap());
+            (re, im)
+        })
+        .collect()
+}
+
+/// `--save-state` writes the final state with qubit 0 as the least significant bit, the
+/// same from the dense and the MPS backend, and reports nothing different on stdout.
+#[test]
+fn save_state_writes_the_state_vector() {
+    // |q2 q1 q0> = |0 1 1> + i |1 0 1> (up to a factor): X on q0, then a phased Bell pair on
+    // q1 and q2, so the indices 3 and 5 carry the amplitude and the bit order shows.
+    let circuit = TempFile::new(
+        "save-state.qasm",
+        "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[3];\nx q[0];\nh q[1];\ncx q[1],q[2];\nx q[1];\ns q[2];\n",
+    );
+    for backend in ["dense", "mps"] {
+        let out = std::env::temp_dir().join(format!(
+            "qfl-cli-{}-state-{backend}.bin",
+            std::process::id()
+        ));
+        let o = qfl(&[
+            "run",
+            circuit.path(),
+            "--backend",
+            backend,
+            "--format",
+            "json",
+            "--repeat",
+            "2",
+            "--save-state",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{backend}: {}", stderr(&o));
+        let amps = read_state(&out);
+        let _ = std::fs::remove_file(&out);
+        assert_eq!(amps.len(), 8, "{backend}");
+        let h = std::f64::consts::FRAC_1_SQRT_2;
+        for (i, &(re, im)) in amps.iter().enumerate() {
+            let want = match i {
+                3 => (h, 0.0),
+                5 => (0.0, h),
+                _ => (0.0, 0.0),
+            };
+            assert!(
+                (re - want.0).abs() < 1e-12 && (im - want.1).abs() < 1e-12,
+                "{backend}: amplitude {i} is ({re}, {im}), want {want:?}"
+            );
+        }
+        // The <Z_i> reported agree with the state written: q0 = 1, q1 and q2 mixed.
+        let z = z_values(&json(&o));
+        assert!(
+            (z[0] + 1.0).abs() < 1e-12 && z[1].abs() < 1e-12 && z[2].abs() < 1e-12,
+            "{z:?}"
+        );
+    }
+}
+
+/// `--save-state` refuses, before running, what it cannot write.
+#[test]
+fn save_state_rejects_trajectories_large_states_and_bad_paths() {
+    let out = std::env::temp_dir().join(format!("qfl-cli-{}-never.bin", std::process::id()));
+    let o = qfl(&[
+        "run",
+        &file("qec_sm_n5.qasm"),
+        "--save-state",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--save-state is not available"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "no file for a refused run");
+
+    let big = TempFile::new(
+        "save-state-31.qasm",
+        "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[31];\nh q[0];\n",
+    );
+    let o = qfl(&[
+        "run",
+        big.path(),
+        "--backend",
+        "mps",
+        "--save-state",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("31 qubits"), "{}", stderr(&o));
+    assert!(!out.exists());
+
+    let o = qfl(&[
+        "run",
+        &file("adder_n4.qasm"),
+        "--save-state",
+        "/nonexistent-dir/state.bin",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot create"), "{}", stderr(&o));
+    assert_no_panic(&o);
+}
+
 /// A failure that is not bad input (here: output that cannot be written, a full disk) exits
 /// with code 1 and a message, not a panic or a backtrace.
 #[cfg(target_os = "linux")]

@@ -28,6 +28,8 @@ use rand::rngs::ChaCha8Rng;
 use serde::Serialize;
 use std::io::IsTerminal;
 
+use num_complex::Complex64 as C64;
+use qfl::backend::MAX_DENSE_EXPORT_QUBITS;
 use qfl::run::{Counts, for_each_trajectory, sample_counts};
 use qfl::{
     CutoffRule, DenseState, Error, MeasuredCircuit, MpsConfig, MpsState, Observable, Parallelism,
@@ -296,6 +298,13 @@ struct RunArgs {
     /// always happens).
     #[arg(long, value_name = "SECONDS")]
     repeat_budget: Option<f64>,
+    /// Write the first run's final state vector to this file, after the timed part: 2^n
+    /// amplitudes as little-endian f64 pairs (re, im), qubit 0 the least significant bit of
+    /// the index (docs/conventions.md). For up to 30 qubits, and not for programs with
+    /// mid-circuit measurement, reset or if (they run as trajectories). The file is created
+    /// before the run, so a path that cannot be written fails at once.
+    #[arg(long, value_name = "FILE")]
+    save_state: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -589,6 +598,8 @@ struct Outcome {
     log10_fidelity: f64,
     simulate_ms: f64,
     sample_ms: f64,
+    /// The final state vector, exported after the timer stopped (`--save-state`).
+    state: Option<Vec<C64>>,
 }
 
 /// How a run's `<Z_i>` are read from its final state, and the read-out's name.
@@ -601,6 +612,7 @@ fn simulate<B: StateBackend + Clone>(
     observables: &[Observable],
     args: &RunArgs,
     z_of: ReadZ<B>,
+    export: bool,
 ) -> Result<Outcome, Failure> {
     let n = program.n_qubits();
     let start = Instant::now();
@@ -645,6 +657,12 @@ fn simulate<B: StateBackend + Clone>(
                 Some("classical registers"),
             ),
         };
+        let sample_ms = start.elapsed().as_secs_f64() * 1e3;
+        let exported = if export {
+            Some(state.to_dense()?)
+        } else {
+            None
+        };
         return Ok(Outcome {
             mode: "statevector",
             z,
@@ -656,7 +674,8 @@ fn simulate<B: StateBackend + Clone>(
             fidelity: state.fidelity_estimate(),
             log10_fidelity: state.log10_fidelity_estimate(),
             simulate_ms,
-            sample_ms: start.elapsed().as_secs_f64() * 1e3,
+            sample_ms,
+            state: exported,
         });
     }
     // Mid-circuit measurement, reset or if: one trajectory per shot; expectation values
@@ -699,7 +718,20 @@ fn simulate<B: StateBackend + Clone>(
         log10_fidelity,
         simulate_ms: start.elapsed().as_secs_f64() * 1e3,
         sample_ms: 0.0,
+        // `run` refuses --save-state for trajectories before any run.
+        state: None,
     })
+}
+
+/// Writes amplitudes as little-endian `f64` pairs (re, im).
+fn write_state(file: std::fs::File, amplitudes: &[C64]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(file);
+    for a in amplitudes {
+        out.write_all(&a.re.to_le_bytes())?;
+        out.write_all(&a.im.to_le_bytes())?;
+    }
+    out.flush()
 }
 
 fn run(args: &RunArgs) -> Result<(), Failure> {
@@ -758,7 +790,34 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
             "--repeat-budget must be a finite number of seconds >= 0, got {b}"
         )));
     }
-    let once = || {
+    // Checked, and the file created, before the run: a long run must not end in an error
+    // that could have been reported at the start.
+    let state_file = match &args.save_state {
+        None => None,
+        Some(path) => {
+            if unitary.is_none() {
+                return Err(Failure::Input(
+                    "--save-state is not available for programs with mid-circuit measurement, \
+                     reset or if (they run as trajectories, one state per shot)"
+                        .into(),
+                ));
+            }
+            if n > MAX_DENSE_EXPORT_QUBITS {
+                return Err(Failure::Input(format!(
+                    "--save-state: the program has {n} qubits; a state vector is written for \
+                     at most {MAX_DENSE_EXPORT_QUBITS} (2^{MAX_DENSE_EXPORT_QUBITS} amplitudes, 16 GiB)"
+                )));
+            }
+            let f = std::fs::File::create(path).map_err(|e| {
+                Failure::Run(format!(
+                    "--save-state {}: cannot create: {e}",
+                    path.display()
+                ))
+            })?;
+            Some((path, f))
+        }
+    };
+    let once = |export: bool| {
         if use_dense {
             simulate(
                 &program,
@@ -767,6 +826,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
                 &observables,
                 args,
                 |s: &DenseState| Ok((s.z_expectations()?, "exact")),
+                export,
             )
         } else {
             let config = mps_config.with_parallelism(parallelism);
@@ -788,23 +848,24 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
                 &observables,
                 args,
                 z_of,
+                export,
             )
         }
     };
     let go = || -> Result<(Outcome, Vec<f64>), Failure> {
         warm_up();
-        let first = once()?;
+        let first = once(state_file.is_some())?;
         let mut runs = vec![first.simulate_ms];
         let mut total = first.simulate_ms;
         let budget_ms = args.repeat_budget.map_or(f64::INFINITY, |b| b * 1e3);
         while runs.len() < args.repeat as usize && total < budget_ms {
-            let ms = once()?.simulate_ms;
+            let ms = once(false)?.simulate_ms;
             runs.push(ms);
             total += ms;
         }
         Ok((first, runs))
     };
-    let (outcome, runs_ms) = match args.threads {
+    let (mut outcome, runs_ms) = match args.threads {
         None => go()?,
         Some(t) => rayon::ThreadPoolBuilder::new()
             .num_threads(usize::from(t))
@@ -812,6 +873,10 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::Run(format!("cannot start {t} threads: {e}")))?
             .install(go)?,
     };
+    if let (Some((path, file)), Some(amplitudes)) = (state_file, outcome.state.take()) {
+        write_state(file, &amplitudes)
+            .map_err(|e| Failure::Run(format!("--save-state {}: {e}", path.display())))?;
+    }
     let report = RunReport {
         file: args.file.display().to_string(),
         n_qubits: n,
