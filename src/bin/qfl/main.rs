@@ -805,7 +805,8 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
             if n > MAX_DENSE_EXPORT_QUBITS {
                 return Err(Failure::Input(format!(
                     "--save-state: the program has {n} qubits; a state vector is written for \
-                     at most {MAX_DENSE_EXPORT_QUBITS} (2^{MAX_DENSE_EXPORT_QUBITS} amplitudes, 16 GiB)"
+                     at most {MAX_DENSE_EXPORT_QUBITS} (2^{MAX_DENSE_EXPORT_QUBITS} amplitudes, {} GiB)",
+                    (16u64 << MAX_DENSE_EXPORT_QUBITS) >> 30
                 )));
             }
             let f = std::fs::File::create(path).map_err(|e| {
