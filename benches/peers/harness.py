@@ -485,6 +485,15 @@ def run_all(a):
             if q is not None and a.peer_timeout_factor * q["min"] + a.peer_startup < a.timeout:
                 bound = a.peer_timeout_factor * q["min"]
                 timeout = bound + a.peer_startup
+            elif q is not None:
+                # --timeout caps every run: a peer that times out here is only known to be
+                # slower than (timeout - start-up) / qfl's time, below the factor asked for.
+                capped = (a.timeout - a.peer_startup) / q["min"]
+                rec["timeout_capped"] = True
+                log(f"  warning: {sim} on {w['name']} at max bond {chi}: {a.peer_timeout_factor:g} x qfl's "
+                    f"{q['min']:.4g} s + {a.peer_startup:g} s is above --timeout {a.timeout:g} s; its timeout "
+                    f"stays {a.timeout:g} s, so a timeout shows only > {capped:.2f}x "
+                    f"(raise --timeout above {a.peer_timeout_factor * q['min'] + a.peer_startup:.0f} s)")
         rec["timeout_s"] = timeout
         predicted = None
         if key_n in last_ok and w["gates"] and last_ok[key_n][1]:
@@ -511,6 +520,8 @@ def run_all(a):
                 status, j, msg, wall = run_json(sim_cmd(a, sim, w["path"], chi), timeout)
                 if status != "ok":
                     rec["status"], rec["message"] = status, msg if r == 0 else f"repeat {r + 1}: {msg}"
+                    if status == "timeout" and rec.get("timeout_capped"):
+                        rec["message"] += f": capped by --timeout, below {a.peer_timeout_factor:g} x qfl's time"
                     if status == "timeout" and bound is not None:
                         # Its simulation alone took longer than `bound` (start-up has its own allowance).
                         rec["lower_bound_s"] = bound
