@@ -71,8 +71,9 @@ def parse_args(argv):
     ap.add_argument("--timeout", type=float, default=env("PEERS_TIMEOUT"), help="seconds per run (whole subprocess)")
     ap.add_argument("--peer-timeout-factor", type=float, default=env("PEERS_PEER_TIMEOUT_FACTOR"),
                     help="a peer's timeout in a cell is this many times qfl's time in that cell (plus "
-                         "--peer-startup), at most --timeout: a peer that times out is then known to be "
-                         "that many times slower, and the report says '> F x' (bounds the cost of rows "
+                         "--peer-startup), at most --timeout (warned when that caps it): a peer that "
+                         "times out is then known to be that many times slower, and the report says "
+                         "'> F x' (bounds the cost of rows "
                          "where every peer takes far longer than qfl)")
     ap.add_argument("--peer-startup", type=float, default=float(env("PEERS_PEER_STARTUP", "30")),
                     help="seconds allowed on top of the factor for a peer's imports, JIT and warm-up")
@@ -493,7 +494,7 @@ def run_all(a):
                 log(f"  warning: {sim} on {w['name']} at max bond {chi}: {a.peer_timeout_factor:g} x qfl's "
                     f"{q['min']:.4g} s + {a.peer_startup:g} s is above --timeout {a.timeout:g} s; its timeout "
                     f"stays {a.timeout:g} s, so a timeout shows only > {capped:.2f}x "
-                    f"(raise --timeout above {a.peer_timeout_factor * q['min'] + a.peer_startup:.0f} s)")
+                    f"(raise --timeout above {math.ceil(a.peer_timeout_factor * q['min'] + a.peer_startup):d} s)")
         rec["timeout_s"] = timeout
         predicted = None
         if key_n in last_ok and w["gates"] and last_ok[key_n][1]:

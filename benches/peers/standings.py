@@ -63,6 +63,9 @@ def peer_bound(rec, info):
     if rec.get("lower_bound_s") is not None:
         return rec["lower_bound_s"]
     timeout = rec.get("timeout_s") or info.get("timeout_s")
+    if timeout and rec.get("timeout_capped") and info.get("peer_startup_s") is not None:
+        # A peer timeout that --timeout capped below the factor: the run's own start-up allowance.
+        return max(timeout - info["peer_startup_s"], 0.0)
     if timeout:
         # Runs without `--peer-timeout-factor` gave a whole-process timeout; allow 30 s of
         # start-up (imports, parsing), as the harness does with it.
