@@ -73,8 +73,7 @@ def parse_args(argv):
                     help="a peer's timeout in a cell is this many times qfl's time in that cell (plus "
                          "--peer-startup), at most --timeout (warned when that caps it): a peer that "
                          "times out is then known to be that many times slower, and the report says "
-                         "'> F x' (bounds the cost of rows "
-                         "where every peer takes far longer than qfl)")
+                         "'> F x' (bounds the cost of rows where every peer takes far longer than qfl)")
     ap.add_argument("--peer-startup", type=float, default=float(env("PEERS_PEER_STARTUP", "30")),
                     help="seconds allowed on top of the factor for a peer's imports, JIT and warm-up")
     ap.add_argument("--repeat-budget", type=float, default=float(env("PEERS_REPEAT_BUDGET", "120")),
