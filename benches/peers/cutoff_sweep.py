@@ -54,6 +54,13 @@ def max_err(z, ref):
     return max(abs(a - b) for a, b in zip(z, ref))
 
 
+def load_state(path, n):
+    """A state vector written by `prism-runner --save-state` or `qfl run --save-state`
+    (little-endian complex128, amplitude index bit q = qubit q) as an n-axis array with
+    qubit q on axis q: C order puts qubit n-1 first, hence the transpose."""
+    return np.fromfile(path, dtype="<c16").reshape([2] * n).transpose(range(n - 1, -1, -1))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("qasm")
@@ -110,9 +117,7 @@ def main():
         line = (f"| {c:.3g} | {row['qfl']:.2e} | {row['ideal_both']:.2e} | {row['ideal_value']:.2e} | "
                 f"{row['prism']:.2e} | {row['qfl_peak']} / {ib[1]} / {iv[1]} / {p['peak_bond']} |")
         if a.fidelity:
-            # Both write amplitude index bit q = qubit q, so C order puts qubit n-1 first.
-            ps = np.fromfile(state_file, dtype="<c16").reshape([2] * n).transpose(range(n - 1, -1, -1))
-            qs = np.fromfile(qfl_state_file, dtype="<c16").reshape([2] * n).transpose(range(n - 1, -1, -1))
+            ps, qs = load_state(state_file, n), load_state(qfl_state_file, n)
             for who, st, z in (("prism-q", ps, p["z"]), ("qfl", qs, q["z"])):
                 gap = max_err(ideal_mps.z_of(st), z)
                 # qfl's `<Z_i>` may be the local read-out (--readout auto), which differs from

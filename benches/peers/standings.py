@@ -201,9 +201,9 @@ def main():
             if s["ratio"] < TARGET - ROUNDING:
                 # A bound below the target is not a miss: the peer's timeout was shorter than
                 # TARGET x qfl's time (capped by --timeout), so the row is undecided.
-                (undecided if s["bound"] else low).append(f"{wl} at {chi}: {fmt_ratio(s)} ({s['peer']}, {s['run']})")
+                (undecided if s["bound"] else low).append(f"{wl} at {chi}: {fmt_ratio(s)} ({PEER_NAMES[s['peer']]}, {s['run']})")
             acc = accuracy(s)
-            if "the peer's**" in acc:
+            if s["acc_peer"] is not None and s["err_ratio"] > TIE:
                 misses.append(f"{wl} at {chi}: {acc}")
             cells = [fmt_ratio(s["per_peer"][p]) if p in s["per_peer"] else "‡" if p in s["degenerate"] else "–"
                      for p in ("Aer", "quimb", "prism-q")]
