@@ -482,18 +482,19 @@ def run_all(a):
         if a.peer_timeout_factor and sim in PEERS:
             q = next((r for r in records if r["sim"] == "qfl" and r["workload"] == w["name"]
                       and r["chi"] == chi and r["min"] is not None), None)
-            if q is not None and a.peer_timeout_factor * q["min"] + a.peer_startup < a.timeout:
-                bound = a.peer_timeout_factor * q["min"]
-                timeout = bound + a.peer_startup
-            elif q is not None:
-                # --timeout caps every run: a peer that times out here is only known to be
-                # slower than (timeout - start-up) / qfl's time, below the factor asked for.
-                capped = (a.timeout - a.peer_startup) / q["min"]
-                rec["timeout_capped"] = True
-                log(f"  warning: {sim} on {w['name']} at max bond {chi}: {a.peer_timeout_factor:g} x qfl's "
-                    f"{q['min']:.4g} s + {a.peer_startup:g} s is above --timeout {a.timeout:g} s; its timeout "
-                    f"stays {a.timeout:g} s, so a timeout shows only > {capped:.2f}x "
-                    f"(raise --timeout above {math.ceil(a.peer_timeout_factor * q['min'] + a.peer_startup):d} s)")
+            if q is not None:
+                factor_s = a.peer_timeout_factor * q["min"]
+                if factor_s + a.peer_startup < a.timeout:
+                    bound, timeout = factor_s, factor_s + a.peer_startup
+                else:
+                    # --timeout caps every run: a peer that times out here is only known to be
+                    # slower than (timeout - start-up) / qfl's time, below the factor asked for.
+                    capped = (a.timeout - a.peer_startup) / q["min"]
+                    rec["timeout_capped"] = True
+                    log(f"  warning: {sim} on {w['name']} at max bond {chi}: {a.peer_timeout_factor:g} x qfl's "
+                        f"{q['min']:.4g} s + {a.peer_startup:g} s is above --timeout {a.timeout:g} s; its timeout "
+                        f"stays {a.timeout:g} s, so a timeout shows only > {capped:.2f}x "
+                        f"(raise --timeout above {math.ceil(factor_s + a.peer_startup):d} s)")
         rec["timeout_s"] = timeout
         predicted = None
         if key_n in last_ok and w["gates"] and last_ok[key_n][1]:

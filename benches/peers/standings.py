@@ -200,7 +200,7 @@ def main():
                 partial.append(f"{wl} at {chi} (no {', '.join(s['missing'])})")
             if s["ratio"] < TARGET - ROUNDING:
                 # A bound below the target is not a miss: the peer's timeout was shorter than
-                # TARGET x qfl's time (capped by --timeout), so the row is undecided.
+                # TARGET x qfl's time (capped by --timeout, or a smaller factor), so the row is undecided.
                 (undecided if s["bound"] else low).append(f"{wl} at {chi}: {fmt_ratio(s)} ({PEER_NAMES[s['peer']]}, {s['run']})")
             acc = accuracy(s)
             if s["acc_peer"] is not None and s["err_ratio"] > TIE:
