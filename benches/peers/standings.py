@@ -93,7 +93,10 @@ def comparisons(runs, bonds):
                      "qfl_err": q["max_err"] if exact else None, "status": p["status"],
                      "peer_err": p["max_err"] if exact and p["status"] == "ok" else None,
                      # quimb's own <Z_i> renormalised (it does not renormalise a truncated chain).
-                     "peer_err_normalised": p.get("max_err_normalised") if exact and p["status"] == "ok" else None}
+                     "peer_err_normalised": p.get("max_err_normalised") if exact and p["status"] == "ok" else None,
+                     # The error of answering 0 for every <Z_i>: an error at or above it says
+                     # nothing about the state.
+                     "zero_err": max(map(abs, refs[wl]["z"])) if exact and refs[wl].get("z") else None}
                 c["degenerate"] = bool(p.get("degenerate"))
                 if p["status"] == "ok" and p["min"] and not c["degenerate"]:
                     c["ratio"], c["bound"] = p["min"] / q["min"], False
@@ -138,6 +141,7 @@ def row_summary(peers):
         "peer_err": with_errs[closest]["peer_err"] if closest else None,
         "err_ratio": err_ratio(with_errs[closest]) if closest else None,
         "peer_err_normalised": with_errs[closest]["peer_err_normalised"] if closest else None,
+        "zero_err": with_errs[closest]["zero_err"] if closest else None,
     }
 
 
@@ -163,6 +167,8 @@ def accuracy(s):
     text = f"{s['qfl_err']:.1e} / {s['peer_err']:.1e} ({PEER_NAMES[s['acc_peer']]}): {verdict}"
     if s["peer_err_normalised"] is not None and s["err_ratio"] > TIE:
         text += f" (renormalised, the peer's is {s['peer_err_normalised']:.1e})"
+    if s["zero_err"] is not None and s["err_ratio"] > TIE and s["peer_err"] * TIE >= s["zero_err"]:
+        text += f"; answering 0 for every `<Z_i>` scores {s['zero_err']:.1e}"
     return text
 
 

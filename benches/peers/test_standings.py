@@ -28,11 +28,11 @@ def rec(sim, status="ok", seconds=None, **extra):
     return r
 
 
-def write_run(root, name, date, runs, **info):
+def write_run(root, name, date, runs, references=None, **info):
     os.makedirs(os.path.join(root, name))
     data = {"info": {"set": "full", "date": date, "machine": {"cpu": "test CPU"}, "timeout_s": 900.0,
                      "peer_startup_s": 30.0, **info},
-            "references": {}, "runs": runs}
+            "references": references or {}, "runs": runs}
     with open(os.path.join(root, name, "results.json"), "w") as f:
         json.dump(data, f)
 
@@ -118,6 +118,24 @@ class Standings(unittest.TestCase):
         self.assertEqual(cells[5], "‡")
         self.assertEqual(cells[6], "6.00x")
         self.assertTrue(lists["- Below 3x"].endswith("none."))
+
+    def test_accuracy_miss_names_the_error_of_answering_zero(self):
+        # Exact <Z_i> all within 1.26e-2 of 0: a peer whose state lost its norm lands there.
+        refs = {WL: {"kind": "exact (qfl dense)", "z": [0.0126, -0.004, 0.001]}}
+        write_run(self.root, "a", "2026-12-05T10:00:00+00:00",
+                  [rec("qfl", seconds=1.0, max_err=0.051), rec("quimb", seconds=30.0, max_err=0.0126,
+                                                              max_err_normalised=0.11)], references=refs)
+        cells, lists = self.table()
+        self.assertEqual(cells[8], "5.1e-02 / 1.3e-02 (quimb): **4x the peer's** (renormalised, the peer's is "
+                                   "1.1e-01); answering 0 for every `<Z_i>` scores 1.3e-02")
+        self.assertIn("answering 0", lists["- qfl's error above a peer's (same run) by more than 1.05x"])
+
+    def test_accuracy_miss_below_the_zero_answer_has_no_such_note(self):
+        refs = {WL: {"kind": "exact (qfl dense)", "z": [0.5, -0.2]}}
+        write_run(self.root, "a", "2026-12-05T10:00:00+00:00",
+                  [rec("qfl", seconds=1.0, max_err=2e-3), rec("aer", seconds=9.0, max_err=1e-3)], references=refs)
+        cells, _ = self.table()
+        self.assertEqual(cells[8], "2.0e-03 / 1.0e-03 (Aer): **2x the peer's**")
 
 
 if __name__ == "__main__":

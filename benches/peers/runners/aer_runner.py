@@ -2,7 +2,7 @@
 """Qiskit Aer MPS runner of qfl's peer comparison: one file, one JSON line on stdout.
 
     aer_runner.py FILE.qasm --max-bond CHI --cutoff EPS [--threads 2] [--lapack]
-                  [--repeat K] [--repeat-budget SECONDS]
+                  [--repeat K] [--repeat-budget SECONDS] [--save-state FILE]
 
 Not timed: interpreter start-up, imports, `qiskit.qasm2.load` (with Qiskit's legacy qelib1
 gates), removal of final measurements, `transpile(optimization_level=0)` to the
@@ -23,6 +23,14 @@ Aer reports neither a peak bond nor a fidelity estimate without extra work, so b
 With `--repeat K` the timed part runs up to K times in the process (stopping once the runs
 took `--repeat-budget` seconds): `first_seconds` is the first run, `seconds` the fastest,
 `runs` all of them; the results reported are the first run's.
+
+`--save-state FILE` runs the circuit once more after the timed runs, untimed, with
+`save_statevector()` at the end, and writes that vector in the format of `qfl run
+--save-state`: raw little-endian complex128, amplitude index bit q = qubit q, which is
+Qiskit's own order (`benches/peers/state_fidelity.py` reads it). Caution: for a gate on
+far-apart qubits Aer moves them next to each other and leaves them there; its export first
+sorts them back with swaps that truncate at the max bond, so on such circuits the vector
+written is not the state the `<Z_i>` came from (state_fidelity.py checks this).
 """
 
 import argparse
@@ -40,6 +48,7 @@ def main(argv):
     ap.add_argument("--lapack", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="timed runs in this process (first run's results are reported)")
     ap.add_argument("--repeat-budget", type=float, default=float("inf"), help="stop repeating once the runs took this many seconds")
+    ap.add_argument("--save-state", metavar="FILE", help="write the final state vector here (one more, untimed run)")
     args = ap.parse_args(argv)
     if args.repeat < 1 or not args.repeat_budget >= 0:
         ap.error("--repeat must be >= 1 and --repeat-budget >= 0")
@@ -73,9 +82,9 @@ def main(argv):
             qc.save_expectation_value(Pauli("Z"), [q], label=f"z{q}")
         return qc
 
-    qc = qasm2.load(args.file, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
-    n = qc.num_qubits
-    qc = prepare(qc)
+    loaded = qasm2.load(args.file, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
+    n = loaded.num_qubits
+    qc = prepare(loaded)
 
     warm = QuantumCircuit(4)
     warm.h(0)
@@ -97,6 +106,16 @@ def main(argv):
     if not result.success:
         print(f"error: Aer failed: {result.status}", file=sys.stderr)
         return 1
+    if args.save_state:
+        import numpy as np
+
+        sv = transpile(loaded.remove_final_measurements(inplace=False), basis_gates=basis, optimization_level=0)
+        sv.save_statevector(label="psi")
+        out = sim.run(sv).result()
+        if not out.success:
+            print(f"error: Aer failed on the --save-state run: {out.status}", file=sys.stderr)
+            return 1
+        np.asarray(out.data(0)["psi"], dtype="<c16").tofile(args.save_state)
     data = result.data(0)
     z = [float(data[f"z{q}"].real) if hasattr(data[f"z{q}"], "real") else float(data[f"z{q}"]) for q in range(n)]
     print(

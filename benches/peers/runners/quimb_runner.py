@@ -2,6 +2,7 @@
 """quimb CircuitMPS runner of qfl's peer comparison: one file, one JSON line on stdout.
 
     quimb_runner.py FILE.qasm --max-bond CHI --cutoff EPS [--repeat K] [--repeat-budget SECONDS]
+                    [--save-state FILE]
 
 Not timed: interpreter start-up, imports, `parse_openqasm2_file` (quimb's own parser, which
 ignores creg/measure/barrier), and one warm-up of a 4-qubit circuit with the same options
@@ -22,6 +23,10 @@ the largest bond of the final state.
 With `--repeat K` the timed part runs up to K times in the process (stopping once the runs
 took `--repeat-budget` seconds): `first_seconds` is the first run, `seconds` the fastest,
 `runs` all of them; the results reported are the first run's.
+
+`--save-state FILE` writes the first run's state vector after the timer stopped, as it is
+(not renormalised), in the format of `qfl run --save-state`: raw little-endian complex128,
+amplitude index bit q = qubit q (`benches/peers/state_fidelity.py` reads it).
 """
 
 import argparse
@@ -37,6 +42,7 @@ def main(argv):
     ap.add_argument("--cutoff", type=float, required=True)
     ap.add_argument("--repeat", type=int, default=1, help="timed runs in this process (first run's results are reported)")
     ap.add_argument("--repeat-budget", type=float, default=float("inf"), help="stop repeating once the runs took this many seconds")
+    ap.add_argument("--save-state", metavar="FILE", help="write the first run's state vector here (untimed)")
     args = ap.parse_args(argv)
     if args.repeat < 1 or not args.repeat_budget >= 0:
         ap.error("--repeat must be >= 1 and --repeat-budget >= 0")
@@ -69,6 +75,10 @@ def main(argv):
         return out, time.perf_counter() - start
 
     (circ, z), first = timed()
+    if args.save_state:
+        # quimb's dense vector has qubit 0 as its most significant bit; the file has it least.
+        psi = np.asarray(circ.psi.to_dense()).reshape([2] * n)
+        psi.transpose(range(n - 1, -1, -1)).astype("<c16").tofile(args.save_state)
     runs = [first]
     while len(runs) < args.repeat and sum(runs) < args.repeat_budget:
         runs.append(timed()[1])
