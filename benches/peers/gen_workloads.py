@@ -22,7 +22,10 @@ Families (n = qubits, L = layers, G = gates):
   covers, with `measure` and `barrier` statements removed (they are all final measurements
   there, so <Z_i> before measurement is what every simulator reports); see strip_qasmbench.
 
-Usage: gen_workloads.py --set quick|full --out DIR [--seed S] [--qasmbench DIR]
+The set `fidelity` holds 14-18-qubit circuits only (no QASMBench) for
+`state_fidelity.py`; run.sh does not use it.
+
+Usage: gen_workloads.py --set quick|full|fidelity --out DIR [--seed S] [--qasmbench DIR]
 Writes DIR/*.qasm, DIR/qasmbench/*.qasm and DIR/manifest.json (one entry per workload:
 name, family, file, n, gates, two_qubit_gates, layers, reference source).
 """
@@ -56,6 +59,17 @@ QUICK = [
 ]
 # QASMBench circuits in the quick set (the full set takes every covered one).
 QUICK_QASMBENCH = ["adder_n10.qasm", "ising_n10.qasm", "qft_n4.qasm", "hhl_n7.qasm", "sat_n7.qasm"]
+# Small circuits that small max bonds truncate hard, for state_fidelity.py (no QASMBench;
+# run.sh does not use this set).
+FIDELITY = [
+    ("brick", 16, 8),
+    ("brick", 18, 8),
+    ("longrange", 16, 6),
+    ("longrange", 18, 8),
+    ("qfl", 16, 8),
+    ("random", 14, 150),
+    ("random", 16, 300),
+]
 
 
 def angle(rng):
@@ -169,13 +183,13 @@ def main(argv):
     here = os.path.dirname(os.path.abspath(__file__))
     repo = os.path.normpath(os.path.join(here, "..", ".."))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--set", choices=("quick", "full"), default="quick")
+    ap.add_argument("--set", choices=("quick", "full", "fidelity"), default="quick")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--qasmbench", default=os.path.join(repo, "tests", "data", "qasmbench-small"))
     args = ap.parse_args(argv)
 
-    spec = QUICK if args.set == "quick" else FULL
+    spec = {"quick": QUICK, "full": FULL, "fidelity": FIDELITY}[args.set]
     manifest = []
     for family, n, size in spec:
         name = f"{family}_n{n}_{'g' if family == 'random' else 'l'}{size}"
@@ -206,7 +220,7 @@ def main(argv):
 
     with open(os.path.join(args.qasmbench, "reference.json")) as f:
         reference = json.load(f)
-    names = sorted(reference["circuits"])
+    names = sorted(reference["circuits"]) if args.set != "fidelity" else []
     if args.set == "quick":
         names = [m for m in names if m in QUICK_QASMBENCH]
     for fname in names:

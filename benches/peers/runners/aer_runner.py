@@ -30,7 +30,9 @@ took `--repeat-budget` seconds): `first_seconds` is the first run, `seconds` the
 Qiskit's own order (`benches/peers/state_fidelity.py` reads it). Caution: for a gate on
 far-apart qubits Aer moves them next to each other and leaves them there; its export first
 sorts them back with swaps that truncate at the max bond, so on such circuits the vector
-written is not the state the `<Z_i>` came from (state_fidelity.py checks this).
+written is not the state the `<Z_i>` came from (state_fidelity.py checks this). Nor are the
+`<Z_i>` the expectations in the state held once a cut was truncated: Aer reads each from its
+local site tensors (the estimate qfl's `--readout local` also gives).
 """
 
 import argparse
