@@ -58,7 +58,8 @@ TIE = 1.05
 def qubit_count(path):
     """The qubits of every `qreg` in an OpenQASM 2.0 file (the runners check the rest)."""
     try:
-        text = open(path).read()
+        with open(path) as f:
+            text = f.read()
     except OSError as e:
         sys.exit(f"{path}: {e}")
     regs = re.findall(r"^\s*qreg\s+\w+\s*\[\s*(\d+)\s*\]\s*;", text, re.M)
@@ -115,10 +116,10 @@ def has_far_apart_gate(path):
     return False
 
 
-def measure(sim, qasm, n, ref, exact, a, far_apart):
+def measure(sim, qasm, n, chi, ref, exact, a, far_apart):
     """One simulator's row: its reported `<Z_i>` error, and its exported state against the exact one."""
     state_file = temp()
-    out = run_json(command(sim, qasm, a.max_bond_now, a.cutoff, a.threads, state_file, a.qfl_args.split()))
+    out = run_json(command(sim, qasm, chi, a.cutoff, a.threads, state_file, a.qfl_args.split()))
     psi = load_state(state_file, n)
     norm2 = float(np.vdot(psi.ravel(), psi.ravel()).real)
     z_state = ideal_mps.z_of(psi)
@@ -222,14 +223,13 @@ def main():
         zero_error = max(abs(z) for z in ref)
         far_apart = has_far_apart_gate(qasm)
         for chi in bonds:
-            a.max_bond_now = chi
             print(f"\n{os.path.basename(qasm)}: {n} qubits, max bond {chi}, cutoff {a.cutoff:g}, {a.threads} threads; "
                   f"answering 0 for every <Z_i> has error {zero_error:.2e}")
             print("| simulator | `<Z_i>` error, as reported | squared norm | `<Z_i>` error, renormalised | 1 - F | F |")
             print("|---|---|---|---|---|---|")
             rows = []
             for sim in sims:
-                row = measure(sim, qasm, n, ref, exact, a, far_apart)
+                row = measure(sim, qasm, n, chi, ref, exact, a, far_apart)
                 rows.append(row)
                 print(f"| {sim} | {row['z_error']:.2e} | {fmt(row['norm2'], '.6g')} | "
                       f"{fmt(row['z_error_renormalised'], '.2e')} | {fmt(row['infidelity'], '.4e')} | "
