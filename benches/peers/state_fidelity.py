@@ -123,34 +123,37 @@ def measure(sim, qasm, n, chi, ref, exact, a, far_apart):
     psi = load_state(state_file, n)
     norm2 = float(np.vdot(psi.ravel(), psi.ravel()).real)
     z_state = ideal_mps.z_of(psi)
-    row = {"sim": sim, "z_error": max_err(out["z"], ref), "norm2": norm2, "z_error_renormalised": max_err(z_state, ref),
-           "infidelity": ideal_mps.infidelity(exact, psi),
-           "fidelity": float(abs(np.vdot(exact.ravel(), psi.ravel())) ** 2
-                             / (np.vdot(exact.ravel(), exact.ravel()).real * norm2)),
-           "note": None, "version": out.get("version"),
+    row = {"sim": sim, "z_error": max_err(out["z"], ref), "norm2": None, "z_error_renormalised": None,
+           "infidelity": None, "fidelity": None, "note": None, "version": out.get("version"),
            "peak_bond": out.get("peak_bond", (out.get("mps") or {}).get("peak_bond"))}
+
+    def with_state(note=None):
+        # The exported state against the exact one (2^n amplitudes: only for rows that keep it).
+        row.update(norm2=norm2, z_error_renormalised=max_err(z_state, ref), infidelity=ideal_mps.infidelity(exact, psi),
+                   fidelity=float(abs(np.vdot(exact.ravel(), psi.ravel())) ** 2
+                                  / (np.vdot(exact.ravel(), exact.ravel()).real * norm2)),
+                   note=note)
+        return row
+
     # quimb reports <psi|Z|psi> of its unnormalised state.
     off = max_err([norm2 * z for z in z_state] if sim == "quimb" else z_state, out["z"])
     if off <= 1e-9:
-        return row
+        return with_state()
     if sim.startswith("qfl") and (out.get("mps") or {}).get("readout") == "local":
         # The local read-out: Aer's estimate from the TEBD form, or the amplitudes read before
         # the split back that truncates them. The state written is the one held after that.
-        row["note"] = (f"its <Z_i> are the local read-out ({off:.1e} from the held state's): the fidelity is "
-                       "of the state held after the run")
-        return row
+        return with_state(f"its <Z_i> are the local read-out ({off:.1e} from the held state's): the fidelity "
+                          "is of the state held after the run")
     if sim == "aer" and not far_apart:
         # Aer's <Z_i> are its local estimate from the TEBD form (qfl's `--readout local`),
         # not the expectations in the state it holds; with no qubit moved, that state is the
         # one it writes.
-        row["note"] = (f"its <Z_i> are its local estimate ({off:.1e} from the held state's): the fidelity is "
-                       "of the state held after the run")
-        return row
+        return with_state(f"its <Z_i> are its local estimate ({off:.1e} from the held state's): the fidelity "
+                          "is of the state held after the run")
     if sim == "aer":
         # Aer moves qubits next to each other for a far-apart gate and leaves them there; its
         # state export first sorts them back with swaps that truncate at the max bond.
-        row.update(norm2=None, z_error_renormalised=None, infidelity=None, fidelity=None,
-                   note=f"not the state its <Z_i> came from ({off:.1e} apart): Aer's export sorts the qubits "
+        row.update(note=f"not the state its <Z_i> came from ({off:.1e} apart): Aer's export sorts the qubits "
                         "back through truncating swaps")
         return row
     sys.exit(f"{qasm}: {sim}'s exported state has <Z_i> {off:.2e} away from the ones it reported: wrong qubit order?")

@@ -77,9 +77,12 @@ def main(argv):
     standard = get_standard_gate_name_mapping()
     basis = sorted(name for name in sim.target.operation_names if name in standard)
 
-    def prepare(qc):
+    def lower(qc):
         qc = qc.remove_final_measurements(inplace=False)
-        qc = transpile(qc, basis_gates=basis, optimization_level=0)
+        return transpile(qc, basis_gates=basis, optimization_level=0)
+
+    def prepare(qc):
+        qc = lower(qc)
         for q in range(qc.num_qubits):
             qc.save_expectation_value(Pauli("Z"), [q], label=f"z{q}")
         return qc
@@ -111,7 +114,7 @@ def main(argv):
     if args.save_state:
         import numpy as np
 
-        sv = transpile(loaded.remove_final_measurements(inplace=False), basis_gates=basis, optimization_level=0)
+        sv = lower(loaded)
         sv.save_statevector(label="psi")
         out = sim.run(sv).result()
         if not out.success:
